@@ -1,0 +1,349 @@
+//! Typed settings, layered and validated at start-up.
+//!
+//! Order (later wins): `config/default.toml`, `config/{APP_ENV}.toml`, `APP__SECTION__KEY`
+//! environment variables, then the conventional variables `DATABASE_URL`, `REDIS_URL`,
+//! `HOST`, `PORT`, `REDIS_PREFIX` and `SESSION_SECRET`. The TOML files are read from
+//! `APP_CONFIG_DIR` (default `./config`) and fall back to the copies compiled into the
+//! binary, so the binary runs from any directory. There is no global settings object:
+//! tests build their own.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use config::{Config, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The deployment environment, chosen by `APP_ENV`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    /// The name used in `APP_ENV` and in the config file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Test => "test",
+            Environment::Production => "production",
+        }
+    }
+
+    fn embedded_file(self) -> &'static str {
+        match self {
+            Environment::Development => include_str!("../config/development.toml"),
+            Environment::Test => include_str!("../config/test.toml"),
+            Environment::Production => include_str!("../config/production.toml"),
+        }
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Ok(Environment::Development),
+            "test" => Ok(Environment::Test),
+            "production" | "prod" => Ok(Environment::Production),
+            other => Err(ConfigError::Invalid {
+                setting: "APP_ENV",
+                reason: format!(
+                    "unknown environment `{other}` (use development, test or production)"
+                ),
+            }),
+        }
+    }
+}
+
+/// A setting that could not be loaded or is out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Load(#[from] config::ConfigError),
+}
+
+/// All settings of one service instance.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub log: LogSettings,
+    pub seed: SeedSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// 0 means one worker per core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: usize,
+    pub pool_timeout_ms: u64,
+    pub create_if_missing: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    pub prefix: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeedSettings {
+    pub demo_products: u32,
+}
+
+#[derive(Deserialize)]
+struct RawSettings {
+    server: ServerSettings,
+    database: DatabaseSettings,
+    redis: RedisSettings,
+    log: LogSettings,
+    seed: SeedSettings,
+}
+
+/// Environment variables with conventional names, and the setting each one overrides.
+const CONVENTIONAL_VARS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
+    ("HOST", "server.host"),
+    ("PORT", "server.port"),
+    ("REDIS_PREFIX", "redis.prefix"),
+    ("SESSION_SECRET", "session.secret"),
+];
+
+impl Settings {
+    /// Loads settings from the process environment (`APP_ENV` picks the file).
+    pub fn load() -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Settings::load_from(&vars)
+    }
+
+    /// Loads settings from the given variables instead of the process environment.
+    pub fn load_from(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let environment: Environment = vars
+            .get("APP_ENV")
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(Environment::Development);
+        let dir = PathBuf::from(
+            vars.get("APP_CONFIG_DIR")
+                .map(String::as_str)
+                .unwrap_or("config"),
+        );
+
+        let mut builder = Config::builder()
+            .add_source(config_file(&dir, "default", include_str!("../config/default.toml")))
+            .add_source(config_file(
+                &dir,
+                environment.as_str(),
+                environment.embedded_file(),
+            ))
+            .add_source(
+                config::Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(vars.clone().into_iter().collect()))
+                    .try_parsing(true),
+            );
+        for (var, key) in CONVENTIONAL_VARS {
+            if let Some(value) = vars.get(*var) {
+                builder = builder.set_override(*key, value.as_str())?;
+            }
+        }
+        let raw: RawSettings = builder.build()?.try_deserialize()?;
+        let settings = Settings {
+            environment,
+            server: raw.server,
+            database: raw.database,
+            redis: raw.redis,
+            log: raw.log,
+            seed: raw.seed,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what the types alone cannot: URL shapes, ranges and the key prefix.
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_url(
+            "database.url (DATABASE_URL)",
+            self.database.url.expose_secret(),
+            &["postgres", "postgresql"],
+        )?;
+        check_url(
+            "redis.url (REDIS_URL)",
+            self.redis.url.expose_secret(),
+            &["redis", "rediss", "redis+unix", "unix"],
+        )?;
+        if self.database_name().is_empty() {
+            return invalid("database.url (DATABASE_URL)", "names no database");
+        }
+        if self.server.host.trim().is_empty() {
+            return invalid("server.host (HOST)", "must not be empty");
+        }
+        let prefix = &self.redis.prefix;
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || prefix
+                .chars()
+                .any(|c| c.is_whitespace() || matches!(c, '*' | '?' | '[' | ']' | '\\'))
+        {
+            return invalid(
+                "redis.prefix (REDIS_PREFIX)",
+                "must be 1..=64 characters without spaces or glob characters",
+            );
+        }
+        if !(1..=1000).contains(&self.database.pool_max_size) {
+            return invalid("database.pool_max_size", "must be in 1..=1000");
+        }
+        if self.redis.timeout_ms == 0 {
+            return invalid("redis.timeout_ms", "must be at least 1");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            return invalid("log.level", "is not a valid filter directive");
+        }
+        Ok(())
+    }
+
+    /// The name of the configured database (the URL's path).
+    pub fn database_name(&self) -> String {
+        url::Url::parse(self.database.url.expose_secret())
+            .map(|u| u.path().trim_start_matches('/').to_string())
+            .unwrap_or_default()
+    }
+
+    /// The address to bind, as `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.server.host, self.server.port)
+    }
+}
+
+fn config_file(
+    dir: &std::path::Path,
+    name: &str,
+    embedded: &'static str,
+) -> File<config::FileSourceString, FileFormat> {
+    let path = dir.join(format!("{name}.toml"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => File::from_str(&text, FileFormat::Toml),
+        Err(_) => File::from_str(embedded, FileFormat::Toml),
+    }
+}
+
+fn check_url(setting: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+    match url::Url::parse(value) {
+        Ok(url) if schemes.contains(&url.scheme()) => Ok(()),
+        Ok(url) => invalid(
+            setting,
+            &format!(
+                "scheme `{}` is not one of {}",
+                url.scheme(),
+                schemes.join(", ")
+            ),
+        ),
+        // The URL may hold a password: name the setting, never echo the value.
+        Err(e) => invalid(setting, &format!("not a valid URL ({e})")),
+    }
+}
+
+fn invalid<T>(setting: &'static str, reason: &str) -> Result<T, ConfigError> {
+    Err(ConfigError::Invalid {
+        setting,
+        reason: reason.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_from(&vars)
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = load(&[]).expect("defaults load");
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.address(), "127.0.0.1:8080");
+        assert_eq!(
+            s.database.url.expose_secret(),
+            "postgres://postgres@127.0.0.1:5432/catalog_cache"
+        );
+        assert_eq!(s.redis.url.expose_secret(), "redis://127.0.0.1:6379");
+        assert_eq!(s.redis.prefix, "cc:");
+        assert_eq!(s.seed.demo_products, 1000);
+        assert_eq!(s.database_name(), "catalog_cache");
+    }
+
+    #[test]
+    fn conventional_and_app_variables_override_files() {
+        let s = load(&[
+            ("APP_ENV", "production"),
+            ("PORT", "9000"),
+            ("REDIS_PREFIX", "x:"),
+            ("APP__DATABASE__POOL_MAX_SIZE", "3"),
+        ])
+        .expect("loads");
+        assert_eq!(s.environment, Environment::Production);
+        assert_eq!(s.server.port, 9000);
+        assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.redis.prefix, "x:");
+        assert_eq!(s.database.pool_max_size, 3);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = load(&[("APP_ENV", "staging")]).unwrap_err().to_string();
+        assert!(err.contains("APP_ENV"), "{err}");
+        let err = load(&[("PORT", "70000")]).unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+        let err = load(&[("DATABASE_URL", "not a url")]).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+        let err = load(&[("REDIS_URL", "http://x")]).unwrap_err().to_string();
+        assert!(err.contains("REDIS_URL"), "{err}");
+        let err = load(&[("REDIS_PREFIX", "a b")]).unwrap_err().to_string();
+        assert!(err.contains("REDIS_PREFIX"), "{err}");
+    }
+}

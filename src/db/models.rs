@@ -1,0 +1,58 @@
+//! Rows as stored: a read struct plus insert and update forms per table.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::schema::products;
+
+/// A `products` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = products, check_for_backend(diesel::pg::Pg))]
+pub struct ProductRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price_cents: i64,
+    pub stock: i32,
+    pub is_active: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A product to insert; ids, version and timestamps come from the database.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = products)]
+pub struct NewProductRow {
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price_cents: i64,
+    pub stock: i32,
+    pub is_active: bool,
+}
+
+/// A partial update: `None` leaves the column as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = products)]
+pub struct ProductChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stock: Option<i32>,
+    pub is_active: Option<bool>,
+}
+
+impl ProductChanges {
+    /// True when the update would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.category.is_none()
+            && self.price_cents.is_none()
+            && self.stock.is_none()
+            && self.is_active.is_none()
+    }
+}

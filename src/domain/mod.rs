@@ -1,0 +1,9 @@
+//! What the API speaks: products, prices, list queries, and their validation.
+
+pub mod list_query;
+pub mod price;
+pub mod product;
+
+pub use list_query::ListQuery;
+pub use price::Price;
+pub use product::{CreateProduct, Product, UpdateProduct};

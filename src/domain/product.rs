@@ -1,0 +1,301 @@
+//! The product as clients see it, and validation of what they send.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::price::Price;
+use crate::db::models::{NewProductRow, ProductChanges, ProductRow};
+use crate::error::{ApiError, FieldError};
+
+pub const NAME_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 10_000;
+pub const CATEGORY_MAX: usize = 100;
+
+/// A product, as every product endpoint returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    /// Exact to the cent.
+    #[schema(value_type = f64, example = 19.99)]
+    pub price: Price,
+    pub stock: i32,
+    pub is_active: bool,
+    /// Bumped on every update.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            category: row.category,
+            price: Price::from_stored_cents(row.price_cents),
+            stock: row.stock,
+            is_active: row.is_active,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// The body of `POST /api/products`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CreateProduct {
+    /// 1..=200 characters.
+    pub name: String,
+    /// At most 10,000 characters; defaults to empty.
+    pub description: Option<String>,
+    /// 1..=100 characters.
+    pub category: String,
+    /// Non-negative, at most 2 decimals.
+    #[schema(value_type = f64, example = 19.99)]
+    pub price: Price,
+    /// 0 or more; defaults to 0.
+    pub stock: Option<i32>,
+    /// Defaults to true.
+    pub is_active: Option<bool>,
+}
+
+/// The body of `PUT`/`PATCH /api/products/{id}`: only the given fields change.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct UpdateProduct {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    #[schema(value_type = Option<f64>, example = 19.99)]
+    pub price: Option<Price>,
+    pub stock: Option<i32>,
+    pub is_active: Option<bool>,
+}
+
+const FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "category",
+    "price",
+    "stock",
+    "isActive",
+];
+
+impl CreateProduct {
+    /// Checks the JSON body, reporting every bad field at once, and turns it into a row.
+    pub fn parse(body: Value) -> Result<NewProductRow, ApiError> {
+        let mut form = Form::new(body)?;
+        let name = form.required::<String>("name");
+        let description = form.optional::<String>("description");
+        let category = form.required::<String>("category");
+        let price = form.required::<Price>("price");
+        let stock = form.optional::<i32>("stock");
+        let is_active = form.optional::<bool>("isActive");
+        if let Some(name) = &name {
+            form.check_text("name", name, 1, NAME_MAX);
+        }
+        if let Some(description) = &description {
+            form.check_text("description", description, 0, DESCRIPTION_MAX);
+        }
+        if let Some(category) = &category {
+            form.check_text("category", category, 1, CATEGORY_MAX);
+        }
+        form.check_stock(stock);
+        form.finish()?;
+        match (name, category, price) {
+            (Some(name), Some(category), Some(price)) => Ok(NewProductRow {
+                name: name.trim().to_string(),
+                description: description.unwrap_or_default(),
+                category: category.trim().to_string(),
+                price_cents: price.cents(),
+                stock: stock.unwrap_or(0),
+                is_active: is_active.unwrap_or(true),
+            }),
+            // `finish` has already refused a body missing any of them.
+            _ => Err(ApiError::Validation(vec![FieldError::new(
+                "body",
+                "name, category and price are required",
+            )])),
+        }
+    }
+}
+
+impl UpdateProduct {
+    /// Checks the JSON body, reporting every bad field at once, and turns it into the
+    /// changes to apply.
+    pub fn parse(body: Value) -> Result<ProductChanges, ApiError> {
+        let mut form = Form::new(body)?;
+        let changes = ProductChanges {
+            name: form.optional::<String>("name"),
+            description: form.optional::<String>("description"),
+            category: form.optional::<String>("category"),
+            price_cents: form.optional::<Price>("price").map(Price::cents),
+            stock: form.optional::<i32>("stock"),
+            is_active: form.optional::<bool>("isActive"),
+        };
+        if let Some(name) = &changes.name {
+            form.check_text("name", name, 1, NAME_MAX);
+        }
+        if let Some(description) = &changes.description {
+            form.check_text("description", description, 0, DESCRIPTION_MAX);
+        }
+        if let Some(category) = &changes.category {
+            form.check_text("category", category, 1, CATEGORY_MAX);
+        }
+        form.check_stock(changes.stock);
+        if form.errors.is_empty() && changes.is_empty() {
+            form.errors.push(FieldError::new(
+                "body",
+                format!("give at least one of {}", FIELDS.join(", ")),
+            ));
+        }
+        form.finish()?;
+        Ok(ProductChanges {
+            name: changes.name.map(|s| s.trim().to_string()),
+            category: changes.category.map(|s| s.trim().to_string()),
+            ..changes
+        })
+    }
+}
+
+/// A JSON object being checked field by field, collecting every error.
+struct Form {
+    map: serde_json::Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl Form {
+    /// Accepts only an object, and refuses every unknown field.
+    fn new(body: Value) -> Result<Form, ApiError> {
+        let Value::Object(map) = body else {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "body",
+                "must be a JSON object",
+            )]));
+        };
+        let errors = map
+            .keys()
+            .filter(|k| !FIELDS.contains(&k.as_str()))
+            .map(|k| FieldError::new(k.as_str(), "unknown field"))
+            .collect();
+        Ok(Form { map, errors })
+    }
+
+    fn optional<T: DeserializeOwned>(&mut self, field: &str) -> Option<T> {
+        let value = self.map.get(field)?;
+        match T::deserialize(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(FieldError::new(field, describe(&e, value)));
+                None
+            }
+        }
+    }
+
+    fn required<T: DeserializeOwned>(&mut self, field: &str) -> Option<T> {
+        if !self.map.contains_key(field) {
+            self.errors.push(FieldError::new(field, "is required"));
+            return None;
+        }
+        self.optional(field)
+    }
+
+    fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        if value.trim().chars().count() < min {
+            self.errors.push(FieldError::new(field, "must not be empty"));
+        } else if value.chars().count() > max {
+            self.errors.push(FieldError::new(
+                field,
+                format!("must be at most {max} characters"),
+            ));
+        }
+    }
+
+    fn check_stock(&mut self, stock: Option<i32>) {
+        if stock.is_some_and(|s| s < 0) {
+            self.errors.push(FieldError::new("stock", "must not be negative"));
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(std::mem::take(&mut self.errors)))
+        }
+    }
+}
+
+/// A short message for a value of the wrong type or out of range.
+fn describe(error: &serde_json::Error, value: &Value) -> String {
+    match value {
+        Value::Null => "must not be null".to_string(),
+        _ => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(err: ApiError) -> Vec<String> {
+        match err {
+            ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_reports_every_bad_field_at_once() {
+        let err = CreateProduct::parse(json!({"name": "", "price": -1, "stock": -2, "foo": 1}))
+            .unwrap_err();
+        let mut f = fields(err);
+        f.sort();
+        assert_eq!(f, ["category", "foo", "name", "price", "stock"]);
+    }
+
+    #[test]
+    fn create_fills_defaults() {
+        let row = CreateProduct::parse(json!({"name": " Lamp ", "category": "Home", "price": 19.99}))
+            .expect("valid");
+        assert_eq!(row.name, "Lamp");
+        assert_eq!(row.price_cents, 1999);
+        assert_eq!(row.stock, 0);
+        assert!(row.is_active);
+        assert_eq!(row.description, "");
+    }
+
+    #[test]
+    fn create_refuses_overlong_text_and_wrong_types() {
+        let long = "x".repeat(NAME_MAX + 1);
+        let err = CreateProduct::parse(json!({"name": long, "category": 5, "price": "1.001"}))
+            .unwrap_err();
+        let mut f = fields(err);
+        f.sort();
+        assert_eq!(f, ["category", "name", "price"]);
+    }
+
+    #[test]
+    fn update_needs_a_field_and_checks_what_is_given() {
+        assert_eq!(fields(UpdateProduct::parse(json!({})).unwrap_err()), ["body"]);
+        assert_eq!(fields(UpdateProduct::parse(json!([1])).unwrap_err()), ["body"]);
+        assert_eq!(
+            fields(UpdateProduct::parse(json!({"price": null})).unwrap_err()),
+            ["price"]
+        );
+        let changes = UpdateProduct::parse(json!({"stock": 3})).expect("valid");
+        assert_eq!(changes.stock, Some(3));
+        assert!(changes.name.is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! catalog-cache: a product catalogue API whose reads go through a two-level cache.
+//!
+//! Layout:
+//! - `configuration`, `telemetry`, `startup`, `cli`: settings, logs, wiring, commands.
+//! - `routes/`: HTTP handlers, one file per resource; `middleware/`: one per file.
+//! - `domain/`: what the API speaks (products, prices, list queries) and its validation.
+//! - `db/`: the PostgreSQL pool, migrations, models and queries; `schema.rs` is generated.
+//! - `redis_client`: the shared Redis connection and the key prefix every key carries.
+//! - `error`: the HTTP error type and the one place errors become responses.
+
+pub mod cli;
+pub mod configuration;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod middleware;
+pub mod redis_client;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+//! Request middleware, one per file.
+
+pub mod request_id;

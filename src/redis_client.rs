@@ -1,0 +1,187 @@
+//! The one way into Redis: a shared connection and the key prefix.
+//!
+//! Every key and pub/sub channel is built by [`Keyspace`], which puts the configured
+//! prefix first, so deployments and test runs sharing one Redis never touch each other's
+//! data, and no caller can forget the prefix. The connection is a `redis`
+//! `ConnectionManager` (one multiplexed connection that reconnects by itself); it is made
+//! in the background when Redis is down at start-up, so the service starts and serves
+//! without it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+use tokio::sync::OnceCell;
+
+use crate::configuration::RedisSettings;
+
+/// Builds prefixed key, channel and pattern names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyspace {
+    prefix: Arc<str>,
+}
+
+impl Keyspace {
+    pub fn new(prefix: &str) -> Keyspace {
+        Keyspace {
+            prefix: Arc::from(prefix),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A key inside the prefix: `key("products:1")` is `cc:products:1`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// A pub/sub channel inside the prefix.
+    pub fn channel(&self, name: &str) -> String {
+        self.key(name)
+    }
+
+    /// A SCAN `MATCH` pattern that cannot reach outside the prefix: the prefix's own glob
+    /// characters are refused by configuration, so only `pattern` can match freely.
+    pub fn pattern(&self, pattern: &str) -> String {
+        self.key(pattern)
+    }
+
+    /// The name without the prefix, if it carries it.
+    pub fn strip<'a>(&self, key: &'a str) -> Option<&'a str> {
+        key.strip_prefix(&*self.prefix)
+    }
+}
+
+/// A failure talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("redis is not connected")]
+    NotConnected,
+    #[error("redis command timed out")]
+    Timeout,
+    #[error("redis command failed: {0}")]
+    Command(#[from] redis::RedisError),
+}
+
+/// A cheap, cloneable handle on the shared Redis connection.
+#[derive(Clone)]
+pub struct RedisClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    keyspace: Keyspace,
+    timeout: Duration,
+}
+
+impl RedisClient {
+    /// Opens the client and tries to connect once; when Redis does not answer, keeps
+    /// trying in the background (call from the runtime that lives as long as the app).
+    pub async fn connect(settings: &RedisSettings) -> anyhow::Result<RedisClient> {
+        let client = redis::Client::open(settings.url.expose_secret())?;
+        let redis = RedisClient {
+            inner: Arc::new(Inner {
+                client,
+                connection: OnceCell::new(),
+                keyspace: Keyspace::new(&settings.prefix),
+                timeout: Duration::from_millis(settings.timeout_ms),
+            }),
+        };
+        if let Err(e) = redis.try_connect().await {
+            tracing::warn!(error = %e, "redis unavailable at start-up; retrying in the background");
+            let retry = redis.clone();
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(Duration::from_millis(500));
+                while retry.try_connect().await.is_err() {
+                    interval.tick().await;
+                }
+                tracing::info!("redis connected");
+            });
+        }
+        Ok(redis)
+    }
+
+    async fn try_connect(&self) -> Result<(), RedisError> {
+        if self.inner.connection.initialized() {
+            return Ok(());
+        }
+        // Connecting may take longer than one command; allow a few command timeouts.
+        let connect_timeout = (self.inner.timeout * 10).max(Duration::from_millis(500));
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(connect_timeout)
+            .set_response_timeout(self.inner.timeout)
+            .set_number_of_retries(2);
+        let manager = tokio::time::timeout(
+            connect_timeout,
+            ConnectionManager::new_with_config(self.inner.client.clone(), config),
+        )
+        .await
+        .map_err(|_| RedisError::Timeout)??;
+        let _ = self.inner.connection.set(manager);
+        Ok(())
+    }
+
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.inner.keyspace
+    }
+
+    /// The configured per-command timeout.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// The underlying client, for dedicated connections (pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.inner.client
+    }
+
+    /// A handle on the shared connection, or `NotConnected`.
+    pub fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        self.inner
+            .connection
+            .get()
+            .cloned()
+            .ok_or(RedisError::NotConnected)
+    }
+
+    /// Runs one command or pipeline against the shared connection, bounded by the
+    /// configured timeout.
+    pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection()?;
+        tokio::time::timeout(self.inner.timeout, f(conn))
+            .await
+            .map_err(|_| RedisError::Timeout)?
+            .map_err(RedisError::from)
+    }
+
+    /// `PING`, for readiness.
+    pub async fn ping(&self) -> Result<(), RedisError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_carries_the_prefix() {
+        let ks = Keyspace::new("t1:");
+        assert_eq!(ks.key("products:1"), "t1:products:1");
+        assert_eq!(ks.channel("cache:invalidate"), "t1:cache:invalidate");
+        assert_eq!(ks.pattern("products:list:*"), "t1:products:list:*");
+        assert_eq!(ks.strip("t1:products:1"), Some("products:1"));
+        assert_eq!(ks.strip("other:products:1"), None);
+    }
+}

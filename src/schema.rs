@@ -1,0 +1,16 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    products (id) {
+        id -> Int8,
+        name -> Text,
+        description -> Text,
+        category -> Text,
+        price_cents -> Int8,
+        stock -> Int4,
+        is_active -> Bool,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

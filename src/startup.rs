@@ -1,0 +1,103 @@
+//! Builds the application: database, Redis, actors and the HTTP server.
+//!
+//! `Application::build` binds the listener first, so tests can ask for port 0 and read
+//! the real port from `port()` before `run_until_stopped()`.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::configuration::Settings;
+use crate::db::{self, DbPool};
+use crate::middleware::request_id::request_id;
+use crate::redis_client::RedisClient;
+use crate::routes;
+
+/// What every handler can reach, shared by all workers.
+pub struct AppState {
+    pub db: DbPool,
+    pub redis: RedisClient,
+    pub settings: Settings,
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DbPool,
+}
+
+impl Application {
+    /// Prepares the database (create, migrate, demo data), connects to Redis (or keeps
+    /// trying in the background) and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = prepare_database(&settings).await?;
+        let redis = RedisClient::connect(&settings.redis)
+            .await
+            .context("opening the Redis client")?;
+        let listener = TcpListener::bind(settings.address())
+            .with_context(|| format!("binding {}", settings.address()))?;
+        let port = listener.local_addr()?.port();
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let max_body = settings.server.max_body_bytes;
+        let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            redis,
+            settings,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(request_id))
+                .app_data(state.clone())
+                .configure(|cfg| routes::configure(cfg, max_body))
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        .workers(workers)
+        .shutdown_timeout(shutdown_timeout)
+        .run();
+        tracing::info!(port, workers, "listening");
+        Ok(Application { port, server, db })
+    }
+
+    /// The port actually bound (useful when configured as 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM: stops accepting, lets in-flight requests finish
+    /// (up to the shutdown timeout), then closes the pool.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.db.close();
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// Creates the database if asked to, runs migrations, builds the pool and, when the
+/// settings ask for demo data, seeds an empty table.
+async fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
+    let url = settings.database.url.expose_secret();
+    if settings.database.create_if_missing {
+        db::pool::create_database_if_missing(url).await?;
+    }
+    db::migrate::run_migrations(url).await?;
+    let pool = db::pool::build_pool(&settings.database)?;
+    if settings.seed.demo_products > 0 {
+        let mut conn = db::pool::connection(&pool).await?;
+        if db::products::count_all(&mut conn).await? == 0 {
+            let added = db::seed::seed(&mut conn, settings.seed.demo_products).await?;
+            tracing::info!(added, "seeded demo products into the empty table");
+        }
+    }
+    Ok(pool)
+}
