@@ -9,7 +9,11 @@ use crate::startup::Application;
 use crate::{db, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "catalog-cache", version, about = "A product catalogue API behind a two-level cache")]
+#[command(
+    name = "catalog-cache",
+    version,
+    about = "A product catalogue API behind a two-level cache"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

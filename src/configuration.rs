@@ -165,7 +165,11 @@ impl Settings {
         );
 
         let mut builder = Config::builder()
-            .add_source(config_file(&dir, "default", include_str!("../config/default.toml")))
+            .add_source(config_file(
+                &dir,
+                "default",
+                include_str!("../config/default.toml"),
+            ))
             .add_source(config_file(
                 &dir,
                 environment.as_str(),
@@ -235,7 +239,12 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
-        if self.log.level.parse::<tracing_subscriber::EnvFilter>().is_err() {
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
             return invalid("log.level", "is not a valid filter directive");
         }
         Ok(())
@@ -339,7 +348,9 @@ mod tests {
         assert!(err.contains("APP_ENV"), "{err}");
         let err = load(&[("PORT", "70000")]).unwrap_err().to_string();
         assert!(err.contains("port"), "{err}");
-        let err = load(&[("DATABASE_URL", "not a url")]).unwrap_err().to_string();
+        let err = load(&[("DATABASE_URL", "not a url")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
         let err = load(&[("REDIS_URL", "http://x")]).unwrap_err().to_string();
         assert!(err.contains("REDIS_URL"), "{err}");

@@ -10,7 +10,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Any fixed number will do: it only has to be the same on every instance.
-const MIGRATION_LOCK_ID: i64 = 0x6361_7461_6c6f_67;
+const MIGRATION_LOCK_ID: i64 = 0x0063_6174_616c_6f67;
 
 /// Runs pending migrations under a PostgreSQL advisory lock, so instances starting
 /// together do not race. Diesel's harness is synchronous, hence the blocking thread.

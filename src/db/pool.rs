@@ -67,13 +67,11 @@ pub async fn create_database_if_missing(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 async fn database_exists(conn: &mut AsyncPgConnection, name: &str) -> anyhow::Result<bool> {
-    let rows: Vec<DatabaseName> =
-        sql_query("SELECT datname FROM pg_database WHERE datname = $1")
-            .bind::<Text, _>(name)
-            .load(conn)
-            .await
-            .context("looking up the database")?;
+    let rows: Vec<DatabaseName> = sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .load(conn)
+        .await
+        .context("looking up the database")?;
     Ok(rows.iter().any(|r| r.datname == name))
 }

@@ -16,9 +16,7 @@ pub async fn list_active(
     query: &ListQuery,
 ) -> DbResult<(Vec<ProductRow>, i64)> {
     let filtered = || {
-        let mut q = products::table
-            .filter(dsl::is_active.eq(true))
-            .into_boxed();
+        let mut q = products::table.filter(dsl::is_active.eq(true)).into_boxed();
         if let Some(category) = &query.category {
             q = q.filter(dsl::category.eq(category.clone()));
         }
@@ -73,26 +71,26 @@ pub async fn update(
     let changes = changes.clone();
     let result = conn
         .transaction::<_, diesel::result::Error, _>(async move |conn| {
-                let Some(before) = products::table
-                    .find(id)
-                    .select(ProductRow::as_select())
-                    .for_update()
-                    .first(conn)
-                    .await
-                    .optional()?
-                else {
-                    return Ok(None);
-                };
-                let after = diesel::update(products::table.find(id))
-                    .set((
-                        changes,
-                        dsl::version.eq(dsl::version + 1),
-                        dsl::updated_at.eq(now),
-                    ))
-                    .returning(ProductRow::as_returning())
-                    .get_result(conn)
-                    .await?;
-                Ok(Some((before, after)))
+            let Some(before) = products::table
+                .find(id)
+                .select(ProductRow::as_select())
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let after = diesel::update(products::table.find(id))
+                .set((
+                    changes,
+                    dsl::version.eq(dsl::version + 1),
+                    dsl::updated_at.eq(now),
+                ))
+                .returning(ProductRow::as_returning())
+                .get_result(conn)
+                .await?;
+            Ok(Some((before, after)))
         })
         .await?;
     Ok(result)

@@ -14,17 +14,54 @@ use super::DbResult;
 use crate::schema::products;
 
 pub const CATEGORIES: [&str; 20] = [
-    "Electronics", "Books", "Clothing", "Home", "Garden", "Sports", "Toys", "Beauty",
-    "Health", "Automotive", "Grocery", "Jewelry", "Music", "Office", "Pets", "Shoes",
-    "Software", "Tools", "Games", "Baby",
+    "Electronics",
+    "Books",
+    "Clothing",
+    "Home",
+    "Garden",
+    "Sports",
+    "Toys",
+    "Beauty",
+    "Health",
+    "Automotive",
+    "Grocery",
+    "Jewelry",
+    "Music",
+    "Office",
+    "Pets",
+    "Shoes",
+    "Software",
+    "Tools",
+    "Games",
+    "Baby",
 ];
 const ADJECTIVES: [&str; 16] = [
-    "Classic", "Premium", "Compact", "Deluxe", "Eco", "Smart", "Ultra", "Essential", "Modern",
-    "Vintage", "Portable", "Pro", "Lite", "Rugged", "Elegant", "Basic",
+    "Classic",
+    "Premium",
+    "Compact",
+    "Deluxe",
+    "Eco",
+    "Smart",
+    "Ultra",
+    "Essential",
+    "Modern",
+    "Vintage",
+    "Portable",
+    "Pro",
+    "Lite",
+    "Rugged",
+    "Elegant",
+    "Basic",
 ];
 const QUALITIES: [&str; 8] = [
-    "durable", "lightweight", "versatile", "reliable", "stylish", "practical",
-    "high-quality", "compact",
+    "durable",
+    "lightweight",
+    "versatile",
+    "reliable",
+    "stylish",
+    "practical",
+    "high-quality",
+    "compact",
 ];
 const BATCH: usize = 1000;
 
@@ -49,9 +86,16 @@ pub fn product_for(i: u32) -> SeedRow {
     let category = CATEGORIES[(n - 1) % CATEGORIES.len()];
     let adjective = ADJECTIVES[(n * 7) % ADJECTIVES.len()];
     let quality = QUALITIES[(n * 11) % QUALITIES.len()];
-    let series = format!("{}{}", char::from(b'A' + (n % 26) as u8), 100 + (n * 13) % 900);
+    let series = format!(
+        "{}{}",
+        char::from(b'A' + (n % 26) as u8),
+        100 + (n * 13) % 900
+    );
     let warranty = 1 + n % 3;
-    let created = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    let created = Utc
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
         + Duration::minutes(i64::from(i));
     SeedRow {
         id: i64::from(i),

@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(q.page, 1);
         assert_eq!(q.limit, 50);
         assert_eq!(q.category, None);
-        assert_eq!(q.canonical(), ListQuery::parse("").expect("parses").canonical());
+        assert_eq!(
+            q.canonical(),
+            ListQuery::parse("").expect("parses").canonical()
+        );
     }
 
     #[test]

@@ -141,7 +141,10 @@ mod tests {
         assert_eq!(Price::parse("0.1").map(Price::cents), Ok(10));
         assert_eq!(Price::parse("7").map(Price::cents), Ok(700));
         assert_eq!(Price::parse("-0").map(Price::cents), Ok(0));
-        assert_eq!(Price::parse("9999999999.99").map(Price::cents), Ok(MAX_CENTS));
+        assert_eq!(
+            Price::parse("9999999999.99").map(Price::cents),
+            Ok(MAX_CENTS)
+        );
     }
 
     #[test]

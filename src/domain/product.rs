@@ -196,7 +196,8 @@ impl Form {
         match T::deserialize(value) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.errors.push(FieldError::new(field, describe(&e, value)));
+                self.errors
+                    .push(FieldError::new(field, describe(&e, value)));
                 None
             }
         }
@@ -212,7 +213,8 @@ impl Form {
 
     fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
         if value.trim().chars().count() < min {
-            self.errors.push(FieldError::new(field, "must not be empty"));
+            self.errors
+                .push(FieldError::new(field, "must not be empty"));
         } else if value.chars().count() > max {
             self.errors.push(FieldError::new(
                 field,
@@ -223,7 +225,8 @@ impl Form {
 
     fn check_stock(&mut self, stock: Option<i32>) {
         if stock.is_some_and(|s| s < 0) {
-            self.errors.push(FieldError::new("stock", "must not be negative"));
+            self.errors
+                .push(FieldError::new("stock", "must not be negative"));
         }
     }
 
@@ -267,8 +270,9 @@ mod tests {
 
     #[test]
     fn create_fills_defaults() {
-        let row = CreateProduct::parse(json!({"name": " Lamp ", "category": "Home", "price": 19.99}))
-            .expect("valid");
+        let row =
+            CreateProduct::parse(json!({"name": " Lamp ", "category": "Home", "price": 19.99}))
+                .expect("valid");
         assert_eq!(row.name, "Lamp");
         assert_eq!(row.price_cents, 1999);
         assert_eq!(row.stock, 0);
@@ -288,8 +292,14 @@ mod tests {
 
     #[test]
     fn update_needs_a_field_and_checks_what_is_given() {
-        assert_eq!(fields(UpdateProduct::parse(json!({})).unwrap_err()), ["body"]);
-        assert_eq!(fields(UpdateProduct::parse(json!([1])).unwrap_err()), ["body"]);
+        assert_eq!(
+            fields(UpdateProduct::parse(json!({})).unwrap_err()),
+            ["body"]
+        );
+        assert_eq!(
+            fields(UpdateProduct::parse(json!([1])).unwrap_err()),
+            ["body"]
+        );
         assert_eq!(
             fields(UpdateProduct::parse(json!({"price": null})).unwrap_err()),
             ["price"]

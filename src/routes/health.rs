@@ -90,7 +90,10 @@ async fn postgres_up(state: &AppState) -> bool {
         let mut conn = crate::db::pool::connection(&state.db).await.ok()?;
         diesel::sql_query("SELECT 1").execute(&mut conn).await.ok()
     };
-    matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Some(_)))
+    matches!(
+        tokio::time::timeout(CHECK_TIMEOUT, check).await,
+        Ok(Some(_))
+    )
 }
 
 async fn redis_up(state: &AppState) -> bool {

@@ -70,10 +70,11 @@ fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(move |err, _req| {
             let api_error = match &err {
-                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
-                    "Content-Type must be application/json".into(),
-                ),
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                JsonPayloadError::ContentType => {
+                    ApiError::UnsupportedMediaType("Content-Type must be application/json".into())
+                }
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
                     ApiError::PayloadTooLarge { limit }
                 }
                 JsonPayloadError::Deserialize(e) => {

@@ -77,10 +77,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     )
 )]
 #[tracing::instrument(skip(state))]
-pub async fn get(
-    id: web::Path<i64>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(id: web::Path<i64>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = db::pool::connection(&state.db).await?;
     let row = products::find(&mut conn, id.into_inner())
         .await?
@@ -146,7 +143,11 @@ pub async fn update(
     let (_before, after) = products::update(&mut conn, id.into_inner(), &changes)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    tracing::info!(product_id = after.id, version = after.version, "product updated");
+    tracing::info!(
+        product_id = after.id,
+        version = after.version,
+        "product updated"
+    );
     Ok(HttpResponse::Ok().json(ProductResponse {
         success: true,
         data: after.into(),

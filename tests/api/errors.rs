@@ -1,0 +1,172 @@
+//! Every malformed request gets the JSON error shape and the right status.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app};
+
+#[actix_web::test]
+async fn bad_query_values_are_400() {
+    let app = spawn_app().await;
+    for query in [
+        "minPrice=abc",
+        "maxPrice=-5",
+        "minPrice=1.234",
+        "page=0",
+        "page=two",
+        "limit=0",
+        "limit=201",
+        "minPrice=10&maxPrice=1",
+    ] {
+        let response = app.get(&format!("/api/products?{query}")).await;
+        assert_error(response, 400, "bad_request").await;
+    }
+}
+
+#[actix_web::test]
+async fn non_numeric_ids_are_400() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/products/abc",
+        "/api/products/1.5",
+        "/api/products/99999999999999999999",
+    ] {
+        assert_error(app.get(path).await, 400, "bad_request").await;
+    }
+    assert_error(
+        app.put_json("/api/products/x", &json!({"stock": 1})).await,
+        400,
+        "bad_request",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn malformed_json_is_400() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/products"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, 400, "bad_request").await;
+}
+
+#[actix_web::test]
+async fn invalid_fields_are_422_naming_each_one() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json(
+            "/api/products",
+            &json!({"name": "", "category": "x".repeat(101), "price": -1, "stock": -3, "colour": "red"}),
+        )
+        .await;
+    let body = assert_error(response, 422, "validation_failed").await;
+    let mut fields: Vec<String> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().expect("name").to_string())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["category", "colour", "name", "price", "stock"]);
+
+    let too_long =
+        json!({"name": "n", "category": "c", "price": 1, "description": "d".repeat(10_001)});
+    let body = assert_error(
+        app.post_json("/api/products", &too_long).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["fields"][0]["field"], "description");
+
+    let missing = json!({"name": "n"});
+    let body = assert_error(
+        app.post_json("/api/products", &missing).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["fields"].as_array().map(Vec::len), Some(2));
+
+    let created = app
+        .create_product(json!({"name": "n", "category": "c", "price": 1}))
+        .await;
+    let path = format!("/api/products/{}", created["id"]);
+    assert_error(
+        app.put_json(&path, &json!({})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        app.put_json(&path, &json!({"price": "cheap"})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_error(
+        app.put_json(&path, &json!({"sku": 1})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn bodies_over_64_kib_are_413() {
+    let app = spawn_app().await;
+    let body =
+        json!({"name": "n", "category": "c", "price": 1, "description": "d".repeat(70 * 1024)});
+    assert_error(
+        app.post_json("/api/products", &body).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn non_json_content_type_is_415() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/products"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    assert_error(response, 415, "unsupported_media_type").await;
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_405_with_allow() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .delete(app.url("/api/products"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
+    assert_error(response, 405, "method_not_allowed").await;
+    let response = app.post_json("/api/products/1", &json!({})).await;
+    assert_error(response, 405, "method_not_allowed").await;
+}
+
+#[actix_web::test]
+async fn unknown_routes_are_404_json() {
+    let app = spawn_app().await;
+    let body: Value = assert_error(app.get("/api/nothing").await, 404, "not_found").await;
+    assert_eq!(body["error"]["message"], "Route not found");
+}

@@ -1,0 +1,230 @@
+//! `spawn_app`: the service on a random port, with a database and a Redis prefix of its
+//! own, against the machine's real PostgreSQL and Redis. Dropping the `TestApp` drops
+//! the database and deletes the prefix's keys, even when the test panicked.
+
+use std::collections::HashMap;
+
+use catalog_cache::configuration::Settings;
+use catalog_cache::startup::Application;
+use secrecy::SecretString;
+use serde_json::Value;
+
+/// The server the tests talk to; override with `TEST_DATABASE_SERVER`.
+fn database_server() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// Settings as in `config/test.toml`, with a fresh database name and Redis prefix.
+pub fn test_settings() -> Settings {
+    let vars: HashMap<String, String> = [
+        ("APP_ENV", "test".to_string()),
+        (
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config").to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut settings = Settings::load_from(&vars).expect("test settings load");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    settings.database.url =
+        SecretString::from(format!("{}/cc_test_{}", database_server(), &id[..16]));
+    settings.redis.url = SecretString::from(redis_url());
+    settings.redis.prefix = format!("cctest:{}:", &id[..16]);
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    _cleanup: Cleanup,
+}
+
+/// Starts the app with the test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `customise` has changed the test settings.
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings();
+    customise(&mut settings);
+    spawn_app_from(settings).await
+}
+
+/// Starts the app with exactly these settings (a second instance can share the first
+/// one's database and prefix this way).
+pub async fn spawn_app_from(settings: Settings) -> TestApp {
+    let cleanup = Cleanup {
+        database_url: secrecy::ExposeSecret::expose_secret(&settings.database.url).to_string(),
+        redis_url: secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_string(),
+        prefix: settings.redis.prefix.clone(),
+    };
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the app builds");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client builds"),
+        settings,
+        _cleanup: cleanup,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a product through the API and returns its JSON.
+    pub async fn create_product(&self, body: Value) -> Value {
+        let response = self.post_json("/api/products", &body).await;
+        assert_eq!(response.status(), 201, "creating {body}");
+        let json: Value = response.json().await.expect("json body");
+        json["data"].clone()
+    }
+
+    /// Seeds demo products 1..=n straight into the database.
+    pub async fn seed(&self, n: u32) {
+        let pool = catalog_cache::db::pool::build_pool(&self.settings.database).expect("pool");
+        let mut conn = catalog_cache::db::pool::connection(&pool)
+            .await
+            .expect("connection");
+        catalog_cache::db::seed::seed(&mut conn, n)
+            .await
+            .expect("seeded");
+    }
+}
+
+/// Asserts the JSON error shape and returns the body.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let body: Value = response.json().await.expect("json error body");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body
+}
+
+struct Cleanup {
+    database_url: String,
+    redis_url: String,
+    prefix: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let database_url = self.database_url.clone();
+        let redis_url = self.redis_url.clone();
+        let prefix = self.prefix.clone();
+        // Drop cannot await, and the test's runtime may be gone: use a thread of our own.
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async move {
+                drop_database(&database_url).await;
+                delete_prefix(&redis_url, &prefix).await;
+            });
+        });
+        let _ = done.join();
+    }
+}
+
+async fn drop_database(url: &str) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let mut parsed = url::Url::parse(url).expect("database url");
+    let name = parsed.path().trim_start_matches('/').to_string();
+    parsed.set_path("/postgres");
+    if let Ok(mut conn) = AsyncPgConnection::establish(parsed.as_str()).await {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+async fn delete_prefix(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let mut cursor: u64 = 0;
+    loop {
+        let Ok((next, keys)): redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> =
+                redis::cmd("DEL").arg(&keys).query_async(&mut conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}

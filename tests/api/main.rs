@@ -1,0 +1,8 @@
+//! Black-box tests over real HTTP, PostgreSQL and Redis: one test binary.
+
+mod cli;
+mod errors;
+mod health;
+mod helpers;
+mod openapi;
+mod products;
