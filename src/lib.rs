@@ -8,6 +8,8 @@
 //! - `redis_client`: the shared Redis connection and the key prefix every key carries.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod configuration;
 pub mod db;
