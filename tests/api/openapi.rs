@@ -6,8 +6,24 @@ async fn openapi_document_lists_every_route() {
     let app = spawn_app().await;
     let response = app.get("/api/openapi.json").await;
     assert_eq!(response.status(), 200);
-    let doc: Value = response.json().await.expect("json");
+    let text = response.text().await.expect("body");
+    // A structurally valid OpenAPI 3.1 document...
+    oas3::from_json(&text).expect("a valid OpenAPI 3.1 document");
+    let doc: Value = serde_json::from_str(&text).expect("json");
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    // ...whose every $ref points at a schema that exists.
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "dangling $ref {r}"
+        );
+    }
     let expected = [
         ("/api/products", "get"),
         ("/api/products", "post"),
@@ -48,4 +64,19 @@ async fn openapi_document_lists_every_route() {
     let schemas = &doc["components"]["schemas"];
     assert!(schemas["ErrorBody"].is_object());
     assert!(schemas["Product"]["properties"]["isActive"].is_object());
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
 }
