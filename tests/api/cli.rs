@@ -45,3 +45,91 @@ fn help_lists_the_commands() {
         assert!(stdout.contains(command), "{stdout}");
     }
 }
+
+#[test]
+fn serve_seeds_demo_data_and_stops_cleanly_on_sigterm() {
+    use secrecy::ExposeSecret;
+    use std::time::{Duration, Instant};
+
+    let settings = crate::helpers::test_settings();
+    let _cleanup = crate::helpers::cleanup_guard(&settings);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_catalog-cache"))
+        .arg("serve")
+        .env("APP_ENV", "development")
+        .env(
+            "APP_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .env("DATABASE_URL", settings.database.url.expose_secret())
+        .env("REDIS_PREFIX", &settings.redis.prefix)
+        .env("PORT", port.to_string())
+        .env("APP__SEED__DEMO_PRODUCTS", "25")
+        .env("APP__LOG__LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+
+    let url = format!("http://127.0.0.1:{port}/api/products?limit=1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body: serde_json::Value = loop {
+        match raw_http::get_json(&url) {
+            Some(body) => break body,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            None => {
+                let _ = child.kill();
+                panic!("server did not answer in time");
+            }
+        }
+    };
+    assert_eq!(body["total"], 25, "demo data seeded into the empty table");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+    let output = child.wait_with_output().expect("output");
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(logs.contains("stopped"), "{logs}");
+}
+
+/// A tiny blocking GET, so this synchronous test needs no runtime of its own.
+mod raw_http {
+    use std::io::{Read, Write};
+
+    pub fn get_json(url: &str) -> Option<serde_json::Value> {
+        let rest = url.strip_prefix("http://")?;
+        let (host, path) = rest.split_once('/')?;
+        let mut stream = std::net::TcpStream::connect(host).ok()?;
+        write!(
+            stream,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let (head, body) = response.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        serde_json::from_str(body).ok()
+    }
+}

@@ -228,3 +228,13 @@ async fn delete_prefix(url: &str, prefix: &str) {
         cursor = next;
     }
 }
+
+/// Drops the settings' database and Redis keys when dropped, for tests that run the
+/// binary instead of `spawn_app`.
+pub fn cleanup_guard(settings: &Settings) -> impl Drop {
+    Cleanup {
+        database_url: secrecy::ExposeSecret::expose_secret(&settings.database.url).to_string(),
+        redis_url: secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_string(),
+        prefix: settings.redis.prefix.clone(),
+    }
+}
