@@ -186,6 +186,34 @@ impl TestApp {
         client
     }
 
+    /// Keys under this app's prefix matching `pattern` (which must not repeat the prefix).
+    pub async fn redis_keys(&self, pattern: &str) -> Vec<String> {
+        let url = secrecy::ExposeSecret::expose_secret(&self.settings.redis.url).to_string();
+        let client = redis::Client::open(url).expect("redis client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let mut found = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}{pattern}", self.settings.redis.prefix))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("scan");
+            found.extend(keys);
+            if next == 0 {
+                return found;
+            }
+            cursor = next;
+        }
+    }
+
     /// Creates a product through the API and returns its JSON.
     pub async fn create_product(&self, body: Value) -> Value {
         let response = self.post_json("/api/products", &body).await;

@@ -1,5 +1,7 @@
 //! Black-box tests over real HTTP, PostgreSQL and Redis: one test binary.
 
+mod auth;
+mod cart;
 mod cli;
 mod errors;
 mod health;
