@@ -8,3 +8,4 @@ mod health;
 mod helpers;
 mod openapi;
 mod products;
+mod rate_limit;
