@@ -327,10 +327,15 @@ impl Settings {
         }
         crate::ratelimit::policy::Policies::from_settings(&self.rate_limit).map_err(|e| {
             ConfigError::Invalid {
-                setting: "rate_limit",
+                setting: "rate_limit.policies",
                 reason: e.to_string(),
             }
         })?;
+        crate::ratelimit::identity::TrustedProxies::parse(&self.rate_limit.trusted_proxies)
+            .map_err(|e| ConfigError::Invalid {
+                setting: "rate_limit.trusted_proxies",
+                reason: e.to_string(),
+            })?;
         if self
             .log
             .level

@@ -367,3 +367,49 @@ async fn without_redis_fail_open_lets_everything_through() {
         assert!(response.headers().get("ratelimit").is_none());
     }
 }
+
+#[actix_web::test]
+async fn the_default_policies_follow_the_reference_numbers() {
+    let app = spawn_app_with(|s| s.rate_limit.enabled = true).await;
+    let anonymous = get(&app, &app.anonymous_client(), "/api/products").await;
+    assert_eq!(
+        header(&anonymous, "ratelimit-policy"),
+        "\"global\";q=1000;w=900, \"products-list\";q=100;w=3600"
+    );
+    assert_eq!(
+        header(&anonymous, "ratelimit"),
+        "\"products-list\";r=99;t=3600"
+    );
+    let admin = get(&app, &app.client, "/api/products").await;
+    assert_eq!(
+        header(&admin, "ratelimit-policy"),
+        "\"global\";q=1000;w=900, \"products-list-user\";q=1000;w=3600"
+    );
+    let create = app
+        .post_json(
+            "/api/products",
+            &json!({"name": "Lamp", "category": "Home", "price": 5}),
+        )
+        .await;
+    assert_eq!(create.status(), 201);
+    assert_eq!(
+        header(&create, "ratelimit"),
+        "\"products-create\";r=9;t=3600"
+    );
+}
+
+#[actix_web::test]
+async fn while_redis_is_down_a_session_request_is_a_json_503_and_others_are_served() {
+    let mut redis = OwnRedis::start().await;
+    let url = redis.url();
+    let app = spawn_app_with(|s| s.redis.url = url).await;
+    app.seed(1).await;
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    redis.kill();
+    // The admin client carries a session cookie: its session cannot be loaded.
+    let body = assert_error(app.get("/api/auth/me").await, 503, "service_unavailable").await;
+    assert!(!body.to_string().contains("redis::"), "{body}");
+    // A request without a session does not need Redis.
+    let anonymous = get(&app, &app.anonymous_client(), "/api/products/1").await;
+    assert_eq!(anonymous.status(), 200);
+}
