@@ -1,6 +1,6 @@
 //! actix-session's `SessionStore` over the shared [`RedisClient`].
 //!
-//! Hand-written (about 80 lines) rather than actix-session's `RedisSessionStore` because
+//! Hand-written (about 100 lines) rather than actix-session's `RedisSessionStore` because
 //! that one opens its own connection at build time and fails when Redis is down, so the
 //! service could not start without Redis; it also would not go through
 //! `RedisClient::run` (timeout, circuit breaker). The storage format is the same: the

@@ -12,10 +12,17 @@ use super::{Decision, PolicyState};
 /// Checks between sweeps of idle keys, so memory stays bounded by active clients.
 const SWEEP_EVERY: u32 = 1024;
 
+/// One key's window and the instants of the requests it counted.
+#[derive(Debug, Default)]
+struct Log {
+    window_ms: u64,
+    entries: VecDeque<Instant>,
+}
+
 /// Per-key logs of request instants.
 #[derive(Debug, Default)]
 pub struct LocalLimiter {
-    logs: HashMap<String, VecDeque<Instant>>,
+    logs: HashMap<String, Log>,
     checks: u32,
 }
 
@@ -29,10 +36,12 @@ pub struct LocalCheck<'a> {
 impl LocalLimiter {
     /// The same semantics as the Lua script: prune, count, add to all only if all allow.
     pub fn check(&mut self, checks: &[LocalCheck<'_>], now: Instant) -> Decision {
-        self.sweep(checks, now);
+        self.sweep(now);
         let mut counts = Vec::with_capacity(checks.len());
         for c in checks {
             let log = self.logs.entry(c.key.to_string()).or_default();
+            log.window_ms = c.window_ms;
+            let log = &mut log.entries;
             while log
                 .front()
                 .is_some_and(|t| now.duration_since(*t).as_millis() >= u128::from(c.window_ms))
@@ -47,7 +56,7 @@ impl LocalLimiter {
             .all(|(c, n)| *n < u64::from(c.limit));
         let mut states = Vec::with_capacity(checks.len());
         for (c, count) in checks.iter().zip(counts) {
-            let log = self.logs.entry(c.key.to_string()).or_default();
+            let log = &mut self.logs.entry(c.key.to_string()).or_default().entries;
             let mut count = count;
             if allowed {
                 log.push_back(now);
@@ -66,17 +75,16 @@ impl LocalLimiter {
         Decision { allowed, states }
     }
 
-    /// Forgets logs whose every entry is older than the longest window now checked.
-    fn sweep(&mut self, checks: &[LocalCheck<'_>], now: Instant) {
+    /// Now and then, forgets the logs whose every entry has left its window.
+    fn sweep(&mut self, now: Instant) {
         self.checks = self.checks.wrapping_add(1);
         if self.checks % SWEEP_EVERY != 0 {
             return;
         }
-        let longest = checks.iter().map(|c| c.window_ms).max().unwrap_or(0);
-        let longest = longest.max(24 * 3600 * 1000);
         self.logs.retain(|_, log| {
-            log.back()
-                .is_some_and(|t| (now.duration_since(*t).as_millis() as u64) < longest)
+            log.entries
+                .back()
+                .is_some_and(|t| now.duration_since(*t).as_millis() < u128::from(log.window_ms))
         });
     }
 }

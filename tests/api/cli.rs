@@ -8,6 +8,7 @@ fn run_with_env(vars: &[(&str, &str)]) -> std::process::Output {
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
         .env_remove("PORT")
+        .env_remove("SESSION_SECRET")
         .env(
             "APP_CONFIG_DIR",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
@@ -25,6 +26,8 @@ fn bad_configuration_stops_with_a_line_naming_the_setting() {
         ("APP_ENV", "staging", "APP_ENV"),
         ("DATABASE_URL", "::nope::", "DATABASE_URL"),
         ("REDIS_URL", "http://127.0.0.1", "REDIS_URL"),
+        ("APP_ENV", "production", "SESSION_SECRET is required"),
+        ("SESSION_SECRET", "too short", "SESSION_SECRET"),
     ] {
         let output = run_with_env(&[(var, value)]);
         assert!(!output.status.success(), "{var}={value} should fail");
