@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `seed --products N`.
+//! The command line: `serve` (default), `migrate`, `seed --products N`,
+//! `create-admin --email E` (password on stdin).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -6,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use crate::configuration::Settings;
 use crate::startup::Application;
-use crate::{db, telemetry};
+use crate::{auth, db, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +31,12 @@ pub enum Command {
         /// How many products should exist.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
         products: u32,
+    },
+    /// Create an admin account (or make an existing one admin); reads the password from
+    /// the first line of standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -56,6 +63,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut conn = db::pool::connection(&pool).await?;
             let added = db::seed::seed(&mut conn, products).await?;
             println!("seeded: {added} added, {products} demo products present");
+        }
+        Command::CreateAdmin { email } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let url = settings.database.url.expose_secret();
+            db::pool::create_database_if_missing(url).await?;
+            db::migrate::run_migrations(url).await?;
+            let pool = db::pool::build_pool(&settings.database)?;
+            let mut conn = db::pool::connection(&pool).await?;
+            let admin = auth::accounts::ensure_admin(&mut conn, &email, password)
+                .await
+                .map_err(|e| match e {
+                    auth::AuthError::Invalid(fields) => {
+                        let why: Vec<String> = fields
+                            .iter()
+                            .map(|f| format!("{} {}", f.field, f.message))
+                            .collect();
+                        anyhow::anyhow!("invalid: {}", why.join("; "))
+                    }
+                    other => anyhow::anyhow!(other),
+                })?;
+            println!("admin {} (id {}) ready", admin.email, admin.id);
         }
     }
     Ok(())

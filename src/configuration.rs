@@ -80,6 +80,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log: LogSettings,
     pub seed: SeedSettings,
+    pub session: SessionSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +127,67 @@ pub struct SeedSettings {
     pub demo_products: u32,
 }
 
+/// Session cookie and lifetimes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub cookie_name: String,
+    /// Idle lifetime, extended on every request.
+    pub idle_timeout_secs: u64,
+    /// Lifetime after which a session ends however active it is.
+    pub absolute_lifetime_secs: u64,
+    /// The cookie key (`SESSION_SECRET`), at least 64 bytes; required in production.
+    pub secret: Option<SecretString>,
+}
+
+/// The rate limiter's switch, fallback and policies.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// What to do while Redis cannot be asked.
+    pub fallback: RateLimitFallback,
+    /// Peers (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    pub policies: Vec<PolicySettings>,
+}
+
+/// The limiter's behaviour while Redis is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitFallback {
+    /// Let every request through (the reference design's choice).
+    FailOpen,
+    /// Count in this instance's memory with the same policies.
+    Local,
+}
+
+/// One rate-limit policy, as configured.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicySettings {
+    /// Shown in `RateLimit-Policy`; also part of the Redis key.
+    pub name: String,
+    /// HTTP methods it applies to; empty means all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// An exact path, or a prefix when it ends with `*`.
+    pub path: String,
+    pub limit: u32,
+    pub window_secs: u64,
+    /// Who is counted: `client` (user id, else IP), `ip` or `email` (the JSON body's).
+    #[serde(default = "default_identity")]
+    pub identity: String,
+    /// Who it applies to: `any`, `anonymous` or `signed_in`.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+}
+
+fn default_identity() -> String {
+    "client".to_string()
+}
+
+fn default_audience() -> String {
+    "any".to_string()
+}
+
 #[derive(Deserialize)]
 struct RawSettings {
     server: ServerSettings,
@@ -132,6 +195,8 @@ struct RawSettings {
     redis: RedisSettings,
     log: LogSettings,
     seed: SeedSettings,
+    session: SessionSettings,
+    rate_limit: RateLimitSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -195,6 +260,8 @@ impl Settings {
             redis: raw.redis,
             log: raw.log,
             seed: raw.seed,
+            session: raw.session,
+            rate_limit: raw.rate_limit,
         };
         settings.validate()?;
         Ok(settings)
@@ -239,6 +306,36 @@ impl Settings {
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
+        if let Some(secret) = &self.session.secret {
+            if secret.expose_secret().len() < 64 {
+                return invalid(
+                    "session.secret (SESSION_SECRET)",
+                    "must be at least 64 bytes",
+                );
+            }
+        } else if self.environment == Environment::Production {
+            return invalid(
+                "session.secret (SESSION_SECRET)",
+                "SESSION_SECRET is required in production (at least 64 random bytes)",
+            );
+        }
+        if self.session.cookie_name.trim().is_empty() || self.session.idle_timeout_secs == 0 {
+            return invalid(
+                "session",
+                "cookie_name must be set and idle_timeout_secs >= 1",
+            );
+        }
+        crate::ratelimit::policy::Policies::from_settings(&self.rate_limit).map_err(|e| {
+            ConfigError::Invalid {
+                setting: "rate_limit.policies",
+                reason: e.to_string(),
+            }
+        })?;
+        crate::ratelimit::identity::TrustedProxies::parse(&self.rate_limit.trusted_proxies)
+            .map_err(|e| ConfigError::Invalid {
+                setting: "rate_limit.trusted_proxies",
+                reason: e.to_string(),
+            })?;
         if self
             .log
             .level
@@ -327,8 +424,10 @@ mod tests {
 
     #[test]
     fn conventional_and_app_variables_override_files() {
+        let secret = "s".repeat(64);
         let s = load(&[
             ("APP_ENV", "production"),
+            ("SESSION_SECRET", &secret),
             ("PORT", "9000"),
             ("REDIS_PREFIX", "x:"),
             ("APP__DATABASE__POOL_MAX_SIZE", "3"),
@@ -356,5 +455,27 @@ mod tests {
         assert!(err.contains("REDIS_URL"), "{err}");
         let err = load(&[("REDIS_PREFIX", "a b")]).unwrap_err().to_string();
         assert!(err.contains("REDIS_PREFIX"), "{err}");
+        let err = load(&[("SESSION_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESSION_SECRET") && err.contains("64"),
+            "{err}"
+        );
+        let err = load(&[("APP__RATE_LIMIT__FALLBACK", "pray")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fallback"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_session_secret() {
+        let err = load(&[("APP_ENV", "production")]).unwrap_err().to_string();
+        assert!(err.contains("SESSION_SECRET is required"), "{err}");
+        let dev = load(&[]).expect("development needs no secret");
+        assert!(dev.session.secret.is_none());
+        assert!(dev.rate_limit.enabled);
+        assert_eq!(dev.rate_limit.fallback, RateLimitFallback::Local);
+        assert_eq!(dev.rate_limit.policies.len(), 8);
     }
 }

@@ -12,7 +12,10 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::AuthError;
+use crate::cart::CartError;
 use crate::db::DbError;
+use crate::redis_client::RedisError;
 
 /// One invalid field of a request body.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -48,6 +51,16 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0} is unavailable")]
     Unavailable(&'static str),
+    #[error("sign in first")]
+    Unauthorized,
+    #[error("this needs an admin")]
+    Forbidden,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests: retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -69,6 +82,9 @@ pub struct ErrorDetail {
     /// The offending fields, for `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<FieldError>>,
+    /// Seconds to wait, for `rate_limited`.
+    #[serde(rename = "retryAfter", skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -82,6 +98,11 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -116,6 +137,10 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,19 +155,60 @@ impl ResponseError for ApiError {
             ApiError::Validation(fields) => Some(fields.clone()),
             _ => None,
         };
+        let retry_after = match self {
+            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let body = ErrorBody {
             success: false,
             error: ErrorDetail {
                 code: self.code(),
                 message: self.public_message(),
                 fields,
+                retry_after,
             },
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            _ => {}
         }
         response.json(body)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Invalid(fields) => ApiError::Validation(fields),
+            AuthError::EmailTaken => ApiError::Conflict(e.to_string()),
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::Db(e) => e.into(),
+            AuthError::Password(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CartError> for ApiError {
+    fn from(e: CartError) -> Self {
+        match e {
+            CartError::Quantity | CartError::TooManyLines => {
+                ApiError::Validation(vec![FieldError::new(e.field(), e.to_string())])
+            }
+            CartError::NotInCart => ApiError::NotFound("Product is not in the cart"),
+        }
+    }
+}
+
+impl From<RedisError> for ApiError {
+    fn from(e: RedisError) -> Self {
+        tracing::warn!(error = %e, "redis call failed");
+        ApiError::Unavailable("Session store")
     }
 }
 

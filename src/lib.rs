@@ -6,16 +6,21 @@
 //! - `domain/`: what the API speaks (products, prices, list queries) and its validation.
 //! - `db/`: the PostgreSQL pool, migrations, models and queries; `schema.rs` is generated.
 //! - `redis_client`: the shared Redis connection and the key prefix every key carries.
+//! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
+//! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod auth;
+pub mod cart;
 pub mod cli;
 pub mod configuration;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod middleware;
+pub mod ratelimit;
 pub mod redis_client;
 pub mod routes;
 pub mod schema;

@@ -5,15 +5,23 @@
 
 use std::net::TcpListener;
 
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{time, Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::configuration::Settings;
+use crate::auth::session_store::RedisClientStore;
+use crate::configuration::{Environment, Settings};
 use crate::db::{self, DbPool};
+use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
+use crate::middleware::session_guard::session_guard;
+use crate::middleware::session_unavailable::session_unavailable;
+use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
 
@@ -22,6 +30,8 @@ pub struct AppState {
     pub db: DbPool,
     pub redis: RedisClient,
     pub settings: Settings,
+    /// `None` when `rate_limit.enabled` is false.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A built, bound, not yet running service.
@@ -48,13 +58,23 @@ impl Application {
         };
         let max_body = settings.server.max_body_bytes;
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let session_key = session_key(&settings)?;
+        let limiter = RateLimit::start(&settings.rate_limit, redis.clone())
+            .context("starting the rate limiter")?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
             settings,
+            rate_limit: limiter,
         });
         let server = HttpServer::new(move || {
+            // Outermost last: request id, session errors as JSON, the session itself,
+            // the session's lifetime checks, then the rate limiter (which needs the user).
             App::new()
+                .wrap(from_fn(rate_limit))
+                .wrap(from_fn(session_guard))
+                .wrap(session_middleware(&state, session_key.clone()))
+                .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, max_body))
@@ -81,6 +101,41 @@ impl Application {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The cookie key from `SESSION_SECRET`, or (outside production, where configuration
+/// already refused to load without one) a random one, which signs everyone out at restart
+/// and differs between instances.
+fn session_key(settings: &Settings) -> anyhow::Result<Key> {
+    match &settings.session.secret {
+        Some(secret) => Key::try_from(secret.expose_secret().as_bytes())
+            .map_err(|e| anyhow::anyhow!("SESSION_SECRET is not a usable key: {e}")),
+        None => {
+            tracing::warn!(
+                "SESSION_SECRET is not set: using a random session key; sessions will not \
+                 survive a restart nor be shared between instances"
+            );
+            Ok(Key::generate())
+        }
+    }
+}
+
+/// actix-session over Redis: an HttpOnly, SameSite=Lax cookie (Secure in production)
+/// whose 24 h idle lifetime is extended on every request.
+fn session_middleware(state: &AppState, key: Key) -> SessionMiddleware<RedisClientStore> {
+    let settings = &state.settings.session;
+    let idle = i64::try_from(settings.idle_timeout_secs).unwrap_or(i64::MAX);
+    SessionMiddleware::builder(RedisClientStore::new(state.redis.clone()), key)
+        .cookie_name(settings.cookie_name.clone())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(state.settings.environment == Environment::Production)
+        .session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(time::Duration::seconds(idle))
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+        )
+        .build()
 }
 
 /// Creates the database if asked to, runs migrations, builds the pool and, when the

@@ -8,6 +8,7 @@ pub mod models;
 pub mod pool;
 pub mod products;
 pub mod seed;
+pub mod users;
 
 pub use pool::{DbPool, PooledConn};
 

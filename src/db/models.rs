@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::schema::products;
+use crate::schema::{products, users};
 
 /// A `products` row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -55,4 +55,25 @@ impl ProductChanges {
             && self.stock.is_none()
             && self.is_active.is_none()
     }
+}
+
+/// A `users` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An account to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUserRow {
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
 }

@@ -1,6 +1,8 @@
 //! HTTP routes, one file per resource, and the extractor settings that make every
 //! malformed request a JSON error.
 
+pub mod auth;
+pub mod cart;
 pub mod health;
 pub mod openapi;
 pub mod products;
@@ -29,6 +31,48 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::patch().to(products::patch))
                 .route(web::delete().to(products::delete))
                 .default_service(web::to(not_allowed("GET, PUT, PATCH, DELETE"))),
+        )
+        .service(
+            web::resource("/api/auth/register")
+                .route(web::post().to(auth::register))
+                .default_service(web::to(not_allowed("POST"))),
+        )
+        .service(
+            web::resource("/api/auth/login")
+                .route(web::post().to(auth::login))
+                .default_service(web::to(not_allowed("POST"))),
+        )
+        .service(
+            web::resource("/api/auth/logout")
+                .route(web::post().to(auth::logout))
+                .default_service(web::to(not_allowed("POST"))),
+        )
+        .service(
+            web::resource("/api/auth/logout-all")
+                .route(web::post().to(auth::logout_all))
+                .default_service(web::to(not_allowed("POST"))),
+        )
+        .service(
+            web::resource("/api/auth/me")
+                .route(web::get().to(auth::me))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/api/cart")
+                .route(web::get().to(cart::get))
+                .route(web::delete().to(cart::clear))
+                .default_service(web::to(not_allowed("GET, DELETE"))),
+        )
+        .service(
+            web::resource("/api/cart/add")
+                .route(web::post().to(cart::add))
+                .default_service(web::to(not_allowed("POST"))),
+        )
+        .service(
+            web::resource("/api/cart/items/{productId}")
+                .route(web::put().to(cart::set_quantity))
+                .route(web::delete().to(cart::remove))
+                .default_service(web::to(not_allowed("PUT, DELETE"))),
         )
         .service(
             web::resource("/api/openapi.json")

@@ -3,7 +3,8 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{health, products};
+use super::{auth, cart, health, products};
+use crate::auth::accounts::Account;
 use crate::domain::{CreateProduct, Product, UpdateProduct};
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
 
@@ -20,6 +21,16 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         products::update,
         products::patch,
         products::delete,
+        auth::register,
+        auth::login,
+        auth::logout,
+        auth::me,
+        auth::logout_all,
+        cart::get,
+        cart::add,
+        cart::set_quantity,
+        cart::remove,
+        cart::clear,
         health::healthz,
         health::readyz,
         openapi_json,
@@ -28,6 +39,11 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         Product,
         CreateProduct,
         UpdateProduct,
+        Account,
+        auth::Credentials,
+        auth::AccountResponse,
+        cart::CartResponse,
+        cart::CartLineView,
         ErrorBody,
         ErrorDetail,
         FieldError,

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::auth::AdminUser;
 use crate::db::{self, products};
 use crate::domain::list_query::ListParams;
 use crate::domain::{CreateProduct, ListQuery, Product, UpdateProduct};
@@ -103,6 +104,7 @@ pub async fn get(id: web::Path<i64>, state: web::Data<AppState>) -> Result<HttpR
 )]
 #[tracing::instrument(skip_all)]
 pub async fn create(
+    _admin: AdminUser,
     body: web::Json<Value>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -132,8 +134,9 @@ pub async fn create(
         (status = 422, description = "Invalid fields", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(body, state))]
+#[tracing::instrument(skip(_admin, body, state))]
 pub async fn update(
+    _admin: AdminUser,
     id: web::Path<i64>,
     body: web::Json<Value>,
     state: web::Data<AppState>,
@@ -167,11 +170,12 @@ pub async fn update(
     )
 )]
 pub async fn patch(
+    admin: AdminUser,
     id: web::Path<i64>,
     body: web::Json<Value>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    update(id, body, state).await
+    update(admin, id, body, state).await
 }
 
 /// Deletes a product.
@@ -184,8 +188,9 @@ pub async fn patch(
         (status = 404, description = "No such product", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(_admin, state))]
 pub async fn delete(
+    _admin: AdminUser,
     id: web::Path<i64>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

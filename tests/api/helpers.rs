@@ -37,12 +37,19 @@ pub fn test_settings() -> Settings {
         SecretString::from(format!("{}/cc_test_{}", database_server(), &id[..16]));
     settings.redis.url = SecretString::from(redis_url());
     settings.redis.prefix = format!("cctest:{}:", &id[..16]);
+    // One key per test run, shared by instances started from a clone of these settings.
+    settings.session.secret = Some(SecretString::from(format!("{id}{id}{id}")));
     settings
 }
 
+/// The password of every account the helpers create.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub address: String,
+    /// Signed in as an admin (`admin_email`).
     pub client: reqwest::Client,
+    pub admin_email: String,
     pub settings: Settings,
     _cleanup: Cleanup,
 }
@@ -72,16 +79,29 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         .expect("the app builds");
     let port = app.port();
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp {
+    let admin_email = format!("admin-{}@test.example", uuid::Uuid::new_v4().simple());
+    let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .expect("client builds"),
+        client: new_client(),
+        admin_email,
         settings,
         _cleanup: cleanup,
+    };
+    app.create_admin(&app.admin_email).await;
+    if !app.try_login(&app.client, &app.admin_email, PASSWORD).await {
+        // Redis is unreachable in this test: the client stays signed out.
+        eprintln!("spawn_app: the admin could not sign in");
     }
+    app
+}
+
+/// A client with a cookie store of its own.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client builds")
 }
 
 impl TestApp {
@@ -121,6 +141,77 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// A fresh, signed-out client.
+    pub fn anonymous_client(&self) -> reqwest::Client {
+        new_client()
+    }
+
+    /// Creates (or promotes) an admin with `PASSWORD` straight through the library.
+    pub async fn create_admin(&self, email: &str) {
+        let pool = catalog_cache::db::pool::build_pool(&self.settings.database).expect("pool");
+        let mut conn = catalog_cache::db::pool::connection(&pool)
+            .await
+            .expect("connection");
+        catalog_cache::auth::accounts::ensure_admin(&mut conn, email, PASSWORD)
+            .await
+            .expect("admin created");
+    }
+
+    /// Signs `client` in; true on 200.
+    pub async fn try_login(&self, client: &reqwest::Client, email: &str, password: &str) -> bool {
+        client
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    }
+
+    /// Registers an account over HTTP and returns a new client signed in to it.
+    pub async fn register_and_login(&self, email: &str, password: &str) -> reqwest::Client {
+        let client = new_client();
+        let response = client
+            .post(self.url("/api/auth/register"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 201, "registering {email}");
+        assert!(
+            self.try_login(&client, email, password).await,
+            "signing in {email}"
+        );
+        client
+    }
+
+    /// Keys under this app's prefix matching `pattern` (which must not repeat the prefix).
+    pub async fn redis_keys(&self, pattern: &str) -> Vec<String> {
+        let url = secrecy::ExposeSecret::expose_secret(&self.settings.redis.url).to_string();
+        let client = redis::Client::open(url).expect("redis client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let mut found = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}{pattern}", self.settings.redis.prefix))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("scan");
+            found.extend(keys);
+            if next == 0 {
+                return found;
+            }
+            cursor = next;
+        }
     }
 
     /// Creates a product through the API and returns its JSON.

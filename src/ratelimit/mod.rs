@@ -1,0 +1,86 @@
+//! The sliding-window rate limiter.
+//!
+//! - `policy`: policies from configuration and which ones a request falls under.
+//! - `identity`: the client address, believing `X-Forwarded-For` only from trusted proxies.
+//! - `actor`: the `RateLimiter` actor and its `Check` message; one Lua script per check
+//!   (`script.lua`), falling back to `local` while Redis cannot be asked.
+//! - `headers`: `X-RateLimit-*`, `RateLimit-Policy` and `RateLimit` (IETF draft -11).
+//!
+//! The HTTP side is `middleware::rate_limit`.
+
+pub mod actor;
+pub mod headers;
+pub mod identity;
+pub mod local;
+pub mod policy;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use actix::{Actor, Addr};
+
+pub use actor::{Check, CheckKey, RateLimiter};
+use identity::TrustedProxies;
+use policy::Policies;
+
+use crate::configuration::RateLimitSettings;
+use crate::redis_client::RedisClient;
+
+/// One policy's state after a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyState {
+    /// Requests left in the window (after this one, if it was allowed).
+    pub remaining: u64,
+    /// Milliseconds until a slot frees (the oldest counted request leaves the window).
+    pub reset_ms: u64,
+}
+
+/// The answer to a check: allowed or not, and each policy's state in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub states: Vec<PolicyState>,
+}
+
+/// Running totals, for logs and the admin metrics.
+#[derive(Debug, Default)]
+pub struct LimiterStats {
+    pub allowed: AtomicU64,
+    pub rejected: AtomicU64,
+    /// Checks answered by the fallback because Redis could not be asked.
+    pub fallbacks: AtomicU64,
+}
+
+impl LimiterStats {
+    fn count(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the middleware needs: the actor, the policies and who to believe.
+#[derive(Clone)]
+pub struct RateLimit {
+    pub limiter: Addr<RateLimiter>,
+    pub policies: Policies,
+    pub proxies: TrustedProxies,
+    pub stats: Arc<LimiterStats>,
+}
+
+impl RateLimit {
+    /// Starts the limiter actor on the current arbiter; `None` when switched off.
+    pub fn start(settings: &RateLimitSettings, redis: RedisClient) -> anyhow::Result<Option<Self>> {
+        if !settings.enabled {
+            return Ok(None);
+        }
+        let policies = Policies::from_settings(settings)?;
+        let proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
+        let stats = Arc::new(LimiterStats::default());
+        let limiter = RateLimiter::new(redis, settings.fallback, stats.clone()).start();
+        Ok(Some(RateLimit {
+            limiter,
+            policies,
+            proxies,
+            stats,
+        }))
+    }
+}

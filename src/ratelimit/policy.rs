@@ -1,0 +1,217 @@
+//! Rate-limit policies from configuration, and which of them a request falls under.
+
+use std::sync::Arc;
+
+use actix_web::http::Method;
+
+use crate::configuration::{PolicySettings, RateLimitSettings};
+
+/// Who a policy counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityKind {
+    /// The signed-in user's id, else the client IP.
+    Client,
+    /// Always the client IP.
+    Ip,
+    /// The `email` field of the JSON body (login attempts per account).
+    Email,
+}
+
+/// Which requests a policy applies to, by sign-in state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Any,
+    Anonymous,
+    SignedIn,
+}
+
+/// One validated policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    methods: Vec<Method>,
+    path: String,
+    prefix: bool,
+    pub limit: u32,
+    pub window_ms: u64,
+    pub identity: IdentityKind,
+    audience: Audience,
+}
+
+impl Policy {
+    fn applies(&self, method: &Method, path: &str, signed_in: bool) -> bool {
+        let path_matches = if self.prefix {
+            path.starts_with(&self.path)
+        } else {
+            path == self.path
+        };
+        let audience_matches = match self.audience {
+            Audience::Any => true,
+            Audience::Anonymous => !signed_in,
+            Audience::SignedIn => signed_in,
+        };
+        path_matches
+            && audience_matches
+            && (self.methods.is_empty() || self.methods.contains(method))
+    }
+
+    pub fn window_secs(&self) -> u64 {
+        self.window_ms / 1000
+    }
+}
+
+/// A configured policy that makes no sense.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error("policy `{0}`: {1}")]
+    Invalid(String, &'static str),
+    #[error("two policies are named `{0}`")]
+    Duplicate(String),
+}
+
+/// Every configured policy, in configuration order.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    list: Arc<[Policy]>,
+}
+
+impl Policies {
+    pub fn from_settings(settings: &RateLimitSettings) -> Result<Policies, PolicyError> {
+        let mut list: Vec<Policy> = Vec::with_capacity(settings.policies.len());
+        for raw in &settings.policies {
+            let policy = parse(raw)?;
+            if list.iter().any(|p| p.name == policy.name) {
+                return Err(PolicyError::Duplicate(policy.name));
+            }
+            list.push(policy);
+        }
+        Ok(Policies { list: list.into() })
+    }
+
+    /// The policies a request falls under.
+    pub fn matching(&self, method: &Method, path: &str, signed_in: bool) -> Vec<Policy> {
+        self.list
+            .iter()
+            .filter(|p| p.applies(method, path, signed_in))
+            .cloned()
+            .collect()
+    }
+}
+
+fn parse(raw: &PolicySettings) -> Result<Policy, PolicyError> {
+    let bad = |why| PolicyError::Invalid(raw.name.clone(), why);
+    // The name is a header token and part of a Redis key: keep it plain.
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if raw.name.is_empty() || raw.name.len() > 64 || !raw.name.chars().all(plain) {
+        return Err(bad("name must be 1..=64 of [A-Za-z0-9_-]"));
+    }
+    if raw.limit == 0 || raw.window_secs == 0 || raw.window_secs > 31 * 24 * 3600 {
+        return Err(bad("limit must be >= 1 and window_secs in 1..=2678400"));
+    }
+    if !raw.path.starts_with('/') {
+        return Err(bad("path must start with /"));
+    }
+    let methods = raw
+        .methods
+        .iter()
+        .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("unknown HTTP method"))?;
+    let (path, prefix) = match raw.path.strip_suffix('*') {
+        Some(p) => (p.to_string(), true),
+        None => (raw.path.clone(), false),
+    };
+    let identity = match raw.identity.as_str() {
+        "client" => IdentityKind::Client,
+        "ip" => IdentityKind::Ip,
+        "email" => IdentityKind::Email,
+        _ => return Err(bad("identity must be client, ip or email")),
+    };
+    let audience = match raw.audience.as_str() {
+        "any" => Audience::Any,
+        "anonymous" => Audience::Anonymous,
+        "signed_in" => Audience::SignedIn,
+        _ => return Err(bad("audience must be any, anonymous or signed_in")),
+    };
+    Ok(Policy {
+        name: raw.name.clone(),
+        methods,
+        path,
+        prefix,
+        limit: raw.limit,
+        window_ms: raw.window_secs * 1000,
+        identity,
+        audience,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(name: &str, methods: &[&str], path: &str, audience: &str) -> PolicySettings {
+        PolicySettings {
+            name: name.into(),
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            path: path.into(),
+            limit: 5,
+            window_secs: 60,
+            identity: "client".into(),
+            audience: audience.into(),
+        }
+    }
+
+    fn policies(list: Vec<PolicySettings>) -> Result<Policies, PolicyError> {
+        Policies::from_settings(&RateLimitSettings {
+            enabled: true,
+            fallback: crate::configuration::RateLimitFallback::Local,
+            trusted_proxies: vec![],
+            policies: list,
+        })
+    }
+
+    fn names(p: &Policies, method: Method, path: &str, signed_in: bool) -> Vec<String> {
+        p.matching(&method, path, signed_in)
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+    }
+
+    #[test]
+    fn routes_match_by_method_path_and_audience() {
+        let p = policies(vec![
+            raw("global", &[], "/api/*", "any"),
+            raw("create", &["post"], "/api/products", "any"),
+            raw("write", &["PUT", "PATCH"], "/api/products/*", "any"),
+            raw("anon", &["GET"], "/api/products", "anonymous"),
+            raw("user", &["GET"], "/api/products", "signed_in"),
+        ])
+        .unwrap();
+        assert_eq!(
+            names(&p, Method::POST, "/api/products", false),
+            ["global", "create"]
+        );
+        assert_eq!(
+            names(&p, Method::PATCH, "/api/products/3", true),
+            ["global", "write"]
+        );
+        assert_eq!(
+            names(&p, Method::GET, "/api/products", false),
+            ["global", "anon"]
+        );
+        assert_eq!(
+            names(&p, Method::GET, "/api/products", true),
+            ["global", "user"]
+        );
+        assert!(names(&p, Method::GET, "/healthz", false).is_empty());
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        assert!(policies(vec![raw("a b", &[], "/", "any")]).is_err());
+        assert!(policies(vec![raw("a", &[], "api", "any")]).is_err());
+        assert!(policies(vec![raw("a", &[], "/", "everyone")]).is_err());
+        let dup = policies(vec![raw("a", &[], "/", "any"), raw("a", &[], "/x", "any")]);
+        assert_eq!(dup.unwrap_err(), PolicyError::Duplicate("a".into()));
+    }
+}

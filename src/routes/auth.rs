@@ -1,0 +1,157 @@
+//! `/api/auth`: register, login, logout, me, logout-all.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::accounts::{self, Account};
+use crate::auth::{session as auth_session, CurrentUser};
+use crate::cart::store as cart_store;
+use crate::db;
+use crate::error::{ApiError, ErrorBody, FieldError};
+use crate::routes::products::MessageResponse;
+use crate::startup::AppState;
+
+/// `{"success":true,"data":{"id","email","role"}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountResponse {
+    pub success: bool,
+    pub data: Account,
+}
+
+/// `{email, password}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+/// Reads `email` and `password` as strings, naming each one that is not.
+fn credentials(body: &Value) -> Result<(&str, &str), ApiError> {
+    let email = body.get("email").and_then(Value::as_str);
+    let password = body.get("password").and_then(Value::as_str);
+    match (email, password) {
+        (Some(e), Some(p)) => Ok((e, p)),
+        _ => {
+            let mut fields = Vec::new();
+            if email.is_none() {
+                fields.push(FieldError::new("email", "is required and must be a string"));
+            }
+            if password.is_none() {
+                fields.push(FieldError::new(
+                    "password",
+                    "is required and must be a string",
+                ));
+            }
+            Err(ApiError::Validation(fields))
+        }
+    }
+}
+
+fn account(status: actix_web::http::StatusCode, data: Account) -> HttpResponse {
+    HttpResponse::build(status).json(AccountResponse {
+        success: true,
+        data,
+    })
+}
+
+fn message(text: &str) -> HttpResponse {
+    HttpResponse::Ok().json(MessageResponse {
+        success: true,
+        message: text.to_string(),
+    })
+}
+
+/// Creates an account (role `user`); does not sign in.
+#[utoipa::path(
+    post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "Created", body = AccountResponse),
+        (status = 409, description = "Email taken", body = ErrorBody),
+        (status = 422, description = "Bad email or weak password", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    body: web::Json<Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (email, password) = credentials(&body)?;
+    let mut conn = db::pool::connection(&state.db).await?;
+    let created = accounts::register(&mut conn, email, password).await?;
+    tracing::info!(user_id = created.id, "account registered");
+    Ok(account(actix_web::http::StatusCode::CREATED, created))
+}
+
+/// Signs in under a new session id and folds the anonymous cart into the user's.
+#[utoipa::path(
+    post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = AccountResponse),
+        (status = 401, description = "Wrong email or password", body = ErrorBody),
+        (status = 422, description = "Missing fields", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    body: web::Json<Value>,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (email, password) = credentials(&body)?;
+    let mut conn = db::pool::connection(&state.db).await?;
+    let user = accounts::authenticate(&mut conn, email, password).await?;
+    drop(conn);
+    let generation = auth_session::generation(&state.redis, user.id).await?;
+    let anonymous_cart = cart_store::take_anonymous(&session);
+    // A new id for the signed-in session: a planted session id is worth nothing.
+    session.renew();
+    auth_session::sign_in(&session, user.clone(), generation).map_err(ApiError::Internal)?;
+    cart_store::merge_into_user(&state.redis, &session, user.id, &anonymous_cart).await?;
+    tracing::info!(user_id = user.id, "signed in");
+    Ok(account(actix_web::http::StatusCode::OK, user))
+}
+
+/// Ends this session (its server-side state is deleted).
+#[utoipa::path(
+    post, path = "/api/auth/logout", tag = "auth",
+    responses((status = 200, description = "Signed out", body = MessageResponse))
+)]
+pub async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    message("Signed out")
+}
+
+/// The signed-in account.
+#[utoipa::path(
+    get, path = "/api/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "Signed in", body = AccountResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+pub async fn me(user: CurrentUser) -> HttpResponse {
+    account(actix_web::http::StatusCode::OK, user.0)
+}
+
+/// Ends every session of the user, on every instance.
+#[utoipa::path(
+    post, path = "/api/auth/logout-all", tag = "auth",
+    responses(
+        (status = 200, description = "All sessions ended", body = MessageResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = user.0.id))]
+pub async fn logout_all(
+    user: CurrentUser,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth_session::end_all(&state.redis, user.0.id).await?;
+    session.purge();
+    tracing::info!("every session of the user ended");
+    Ok(message("Signed out everywhere"))
+}

@@ -1,0 +1,201 @@
+//! `/api/cart`: the session's cart, or the signed-in user's.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::CurrentUser;
+use crate::cart::store::{self, Owner};
+use crate::cart::{lookup, Cart, CartError};
+use crate::error::{ApiError, ErrorBody, FieldError};
+use crate::startup::AppState;
+
+/// One cart line with its product's name and price.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CartLineView {
+    pub product_id: i64,
+    pub quantity: u32,
+    /// `null` when the product is gone.
+    pub name: Option<String>,
+    pub unit_price: Option<f64>,
+    pub line_total: Option<f64>,
+    /// False when the product was deleted or deactivated since it was added; such lines
+    /// are not in `total`.
+    pub available: bool,
+}
+
+/// `{"success":true,"cart":[...],"total":..}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartResponse {
+    pub success: bool,
+    pub cart: Vec<CartLineView>,
+    pub total: f64,
+}
+
+fn owner(user: &Option<CurrentUser>) -> Owner {
+    user.as_ref()
+        .map_or(Owner::Anonymous, |u| Owner::User(u.0.id))
+}
+
+/// An integer field of the body in `range`, or a 422 naming it.
+fn int_field(
+    body: &Value,
+    field: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ApiError> {
+    body.get(field)
+        .and_then(Value::as_i64)
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new(
+                field,
+                format!(
+                    "must be an integer from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )])
+        })
+}
+
+async fn view(state: &AppState, cart: &Cart) -> Result<HttpResponse, ApiError> {
+    let mut lines = Vec::with_capacity(cart.lines.len());
+    let mut total_cents: i64 = 0;
+    for line in &cart.lines {
+        let product = lookup::product(state, line.product_id)
+            .await?
+            .filter(|p| p.active);
+        let line_cents = product
+            .as_ref()
+            .map(|p| p.price.cents() * i64::from(line.quantity));
+        total_cents += line_cents.unwrap_or(0);
+        lines.push(CartLineView {
+            product_id: line.product_id,
+            quantity: line.quantity,
+            unit_price: product.as_ref().map(|p| p.price.as_f64()),
+            name: product.map(|p| p.name),
+            line_total: line_cents.map(|c| c as f64 / 100.0),
+            available: line_cents.is_some(),
+        });
+    }
+    Ok(HttpResponse::Ok().json(CartResponse {
+        success: true,
+        cart: lines,
+        total: total_cents as f64 / 100.0,
+    }))
+}
+
+/// The cart with names, unit prices and a total.
+#[utoipa::path(get, path = "/api/cart", tag = "cart",
+    responses((status = 200, description = "The cart", body = CartResponse)))]
+pub async fn get(
+    user: Option<CurrentUser>,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let cart = store::load(&state.redis, &session, owner(&user)).await?;
+    view(&state, &cart).await
+}
+
+/// Adds a quantity of an active product, merging with its line (capped at 999).
+#[utoipa::path(post, path = "/api/cart/add", tag = "cart",
+    responses(
+        (status = 200, description = "The cart", body = CartResponse),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 422, description = "Bad quantity, inactive product or 100 lines", body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn add(
+    body: web::Json<Value>,
+    user: Option<CurrentUser>,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let product_id = int_field(&body, "productId", 1..=i64::MAX)?;
+    let quantity = int_field(&body, "quantity", 1..=999)? as u32;
+    let product = lookup::product(&state, product_id)
+        .await?
+        .ok_or(ApiError::NotFound("Product not found"))?;
+    if !product.active {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "productId",
+            "is not available",
+        )]));
+    }
+    let owner = owner(&user);
+    let mut cart = store::load(&state.redis, &session, owner).await?;
+    cart.add(product_id, quantity)?;
+    store::save(&state.redis, &session, owner, &cart).await?;
+    view(&state, &cart).await
+}
+
+/// Sets a line's quantity; 0 removes the line.
+#[utoipa::path(put, path = "/api/cart/items/{productId}", tag = "cart",
+    params(("productId" = i64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The cart", body = CartResponse),
+        (status = 404, description = "Not in the cart", body = ErrorBody),
+        (status = 422, description = "Bad quantity", body = ErrorBody),
+    ))]
+pub async fn set_quantity(
+    product_id: web::Path<i64>,
+    body: web::Json<Value>,
+    user: Option<CurrentUser>,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let quantity = int_field(&body, "quantity", 0..=999)? as u32;
+    change(&state, &session, owner(&user), |cart| {
+        cart.set(*product_id, quantity)
+    })
+    .await
+}
+
+/// Removes a line.
+#[utoipa::path(delete, path = "/api/cart/items/{productId}", tag = "cart",
+    params(("productId" = i64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The cart", body = CartResponse),
+        (status = 404, description = "Not in the cart", body = ErrorBody),
+    ))]
+pub async fn remove(
+    product_id: web::Path<i64>,
+    user: Option<CurrentUser>,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    change(&state, &session, owner(&user), |cart| {
+        cart.remove(*product_id)
+    })
+    .await
+}
+
+/// Empties the cart.
+#[utoipa::path(delete, path = "/api/cart", tag = "cart",
+    responses((status = 200, description = "The empty cart", body = CartResponse)))]
+pub async fn clear(
+    user: Option<CurrentUser>,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    change(&state, &session, owner(&user), |cart| {
+        cart.lines.clear();
+        Ok(())
+    })
+    .await
+}
+
+async fn change(
+    state: &AppState,
+    session: &Session,
+    owner: Owner,
+    edit: impl FnOnce(&mut Cart) -> Result<(), CartError>,
+) -> Result<HttpResponse, ApiError> {
+    let mut cart = store::load(&state.redis, session, owner).await?;
+    edit(&mut cart)?;
+    store::save(&state.redis, session, owner, &cart).await?;
+    view(state, &cart).await
+}
