@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::cache::CacheError;
 use crate::db::DbError;
 
 /// One invalid field of a request body.
@@ -151,6 +152,16 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Unavailable(_) => ApiError::Unavailable("Database"),
             DbError::Query(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CacheError> for ApiError {
+    fn from(e: CacheError) -> Self {
+        match e {
+            CacheError::DbUnavailable(_) => ApiError::Unavailable("Database"),
+            CacheError::DbQuery(detail) => ApiError::Internal(detail),
+            CacheError::ActorGone => ApiError::Unavailable("Cache"),
         }
     }
 }

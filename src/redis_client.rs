@@ -12,6 +12,7 @@
 //! (`CircuitOpen`, at once) until a probe after the cooldown succeeds again.
 
 pub mod breaker;
+pub mod info;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -229,6 +230,20 @@ impl RedisClient {
             .breaker
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Memory figures from `INFO memory` and `INFO stats`.
+    pub async fn memory_info(&self) -> Result<info::RedisMemory, RedisError> {
+        let text: String = self
+            .run(|mut c| async move {
+                redis::cmd("INFO")
+                    .arg("memory")
+                    .arg("stats")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(info::RedisMemory::parse(&text))
     }
 
     /// `PING`, for readiness.

@@ -5,15 +5,18 @@
 
 use std::net::TcpListener;
 
+use actix::Actor;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::cache::Cache;
 use crate::configuration::Settings;
 use crate::db::{self, DbPool};
 use crate::middleware::request_id::request_id;
+use crate::pubsub::{Publisher, Subscriber};
 use crate::redis_client::RedisClient;
 use crate::routes;
 
@@ -21,6 +24,7 @@ use crate::routes;
 pub struct AppState {
     pub db: DbPool,
     pub redis: RedisClient,
+    pub cache: Cache,
     pub settings: Settings,
 }
 
@@ -48,15 +52,33 @@ impl Application {
         };
         let max_body = settings.server.max_body_bytes;
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let origin: std::sync::Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
+        let cache = Cache::start(
+            db.clone(),
+            redis.clone(),
+            settings.cache.clone(),
+            Publisher::new(redis.clone(), origin.clone()),
+            workers,
+        );
+        Subscriber::new(cache.clone(), origin).start();
+        let (warm_count, warm_timeout) = (
+            settings.cache.warm_count,
+            std::time::Duration::from_millis(settings.cache.warm_timeout_ms),
+        );
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
+            cache: cache.clone(),
             settings,
         });
+        let factory_cache = cache.clone();
         let server = HttpServer::new(move || {
+            // Runs once on each worker thread: that worker's own L1 actor.
+            let worker_cache = web::Data::new(factory_cache.start_worker());
             App::new()
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
+                .app_data(worker_cache)
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })
@@ -65,6 +87,11 @@ impl Application {
         .shutdown_timeout(shutdown_timeout)
         .run();
         tracing::info!(port, workers, "listening");
+        // In the background, bounded in time: readiness does not wait for it.
+        actix_rt::spawn(async move {
+            let warmed = cache.warm(warm_count, warm_timeout).await;
+            tracing::info!(warmed, "cache warmed");
+        });
         Ok(Application { port, server, db })
     }
 

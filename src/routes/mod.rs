@@ -1,6 +1,7 @@
 //! HTTP routes, one file per resource, and the extractor settings that make every
 //! malformed request a JSON error.
 
+pub mod admin;
 pub mod health;
 pub mod openapi;
 pub mod products;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::get().to(openapi::openapi_json))
                 .default_service(web::to(not_allowed("GET"))),
         )
+        .service(web::scope("/admin").configure(admin::configure))
         .service(
             web::resource("/healthz")
                 .route(web::get().to(health::healthz))
@@ -53,7 +55,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// A handler answering 405 with the methods the resource does allow.
-fn not_allowed(
+pub(crate) fn not_allowed(
     allow: &'static str,
 ) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone + 'static {
     move || {

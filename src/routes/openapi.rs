@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{health, products};
+use super::{admin, health, products};
 use crate::domain::{CreateProduct, Product, UpdateProduct};
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
 
@@ -20,6 +20,8 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         products::update,
         products::patch,
         products::delete,
+        admin::metrics_cache,
+        admin::invalidate,
         health::healthz,
         health::readyz,
         openapi_json,
