@@ -138,6 +138,11 @@ impl Cache {
         self.shared.epoch()
     }
 
+    /// Worker actors registered so far.
+    pub fn worker_count(&self) -> usize {
+        self.shared.workers().len()
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
     }

@@ -1,5 +1,9 @@
 //! Black-box tests over real HTTP, PostgreSQL and Redis: one test binary.
 
+mod cache;
+mod cache_admin;
+mod cache_faults;
+mod cache_instances;
 mod cli;
 mod errors;
 mod health;
