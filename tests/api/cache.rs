@@ -9,7 +9,20 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app_with, TestApp};
 
 pub async fn one_worker_app() -> TestApp {
-    spawn_app_with(|s| s.server.workers = 1).await
+    subscribed(spawn_app_with(|s| s.server.workers = 1).await).await
+}
+
+/// Waits (bounded) until the instance has subscribed to invalidation events. Its first
+/// subscription clears L1 (events before it may have been missed), which would turn an
+/// expected HIT-L1 into a miss if it landed mid-test.
+pub async fn subscribed(app: TestApp) -> TestApp {
+    for _ in 0..200 {
+        if metrics(&app).await["cache"]["l1"]["clears"].as_u64() >= Some(1) {
+            return app;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the instance never subscribed to invalidation events");
 }
 
 /// GETs a path and returns its `X-Cache`.
@@ -111,13 +124,16 @@ async fn equivalent_list_queries_share_one_entry() {
 
 #[actix_web::test]
 async fn an_expired_entry_is_served_stale_while_one_refresh_runs() {
-    let app = spawn_app_with(|s| {
-        s.server.workers = 1;
-        s.cache.item_ttl_secs = 1;
-        s.cache.l1_ttl_secs = 1;
-        s.cache.jitter_percent = 0;
-        s.cache.max_stale_secs = 60;
-    })
+    let app = subscribed(
+        spawn_app_with(|s| {
+            s.server.workers = 1;
+            s.cache.item_ttl_secs = 1;
+            s.cache.l1_ttl_secs = 1;
+            s.cache.jitter_percent = 0;
+            s.cache.max_stale_secs = 60;
+        })
+        .await,
+    )
     .await;
     app.seed(1).await;
     assert_eq!(x_cache(&app, "/api/products/1").await, "MISS");

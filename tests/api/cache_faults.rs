@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cache::{metrics, x_cache};
+use crate::cache::{metrics, subscribed, x_cache};
 use crate::helpers::{spawn_app_from, spawn_app_with, TestApp};
 
 /// A redis-server of this test's own, killed on drop.
@@ -97,11 +97,14 @@ async fn killing_redis_under_load_opens_the_breaker_and_its_return_closes_it() {
     let mut redis = PrivateRedis::start();
     redis.ready().await;
     let url = redis.url();
-    let app = spawn_app_with(|s| {
-        s.server.workers = 1;
-        s.redis.url = SecretString::from(url);
-        s.redis.breaker_cooldown_ms = 200;
-    })
+    let app = subscribed(
+        spawn_app_with(|s| {
+            s.server.workers = 1;
+            s.redis.url = SecretString::from(url);
+            s.redis.breaker_cooldown_ms = 200;
+        })
+        .await,
+    )
     .await;
     app.seed(20).await;
     read_round(&app, 20).await;
@@ -170,14 +173,17 @@ async fn the_service_starts_and_serves_with_redis_down() {
 
 #[actix_web::test]
 async fn stale_entries_are_served_when_postgres_is_gone() {
-    let a = spawn_app_with(|s| {
-        s.server.workers = 1;
-        s.cache.item_ttl_secs = 1;
-        s.cache.l1_ttl_secs = 1;
-        s.cache.jitter_percent = 0;
-        s.cache.max_stale_secs = 120;
-        s.database.pool_timeout_ms = 300;
-    })
+    let a = subscribed(
+        spawn_app_with(|s| {
+            s.server.workers = 1;
+            s.cache.item_ttl_secs = 1;
+            s.cache.l1_ttl_secs = 1;
+            s.cache.jitter_percent = 0;
+            s.cache.max_stale_secs = 120;
+            s.database.pool_timeout_ms = 300;
+        })
+        .await,
+    )
     .await;
     a.seed(3).await;
     assert_eq!(x_cache(&a, "/api/products/1").await, "MISS");

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::cache::{header, metrics, x_cache};
+use crate::cache::{header, metrics, one_worker_app, subscribed, x_cache};
 use crate::helpers::{spawn_app_from, spawn_app_with};
 
 #[actix_web::test]
 async fn an_update_through_a_is_not_served_stale_by_b() {
-    let a = spawn_app_with(|s| s.server.workers = 1).await;
+    let a = one_worker_app().await;
     a.seed(2).await;
-    let b = spawn_app_from(a.settings.clone()).await;
+    let b = subscribed(spawn_app_from(a.settings.clone()).await).await;
     x_cache(&b, "/api/products/1").await;
     assert_eq!(x_cache(&b, "/api/products/1").await, "HIT-L1");
 
@@ -44,9 +44,9 @@ async fn an_update_through_a_is_not_served_stale_by_b() {
 
 #[actix_web::test]
 async fn after_an_invalidation_the_first_read_anywhere_is_a_miss_then_b_hits_l2() {
-    let a = spawn_app_with(|s| s.server.workers = 1).await;
+    let a = one_worker_app().await;
     a.seed(2).await;
-    let b = spawn_app_from(a.settings.clone()).await;
+    let b = subscribed(spawn_app_from(a.settings.clone()).await).await;
     x_cache(&a, "/api/products/2").await;
     assert_eq!(x_cache(&b, "/api/products/2").await, "HIT-L2");
 
@@ -92,7 +92,7 @@ async fn two_hundred_concurrent_reads_of_a_cold_key_query_the_database_once() {
 
 #[actix_web::test]
 async fn warming_preloads_the_most_popular_products() {
-    let a = spawn_app_with(|s| s.server.workers = 1).await;
+    let a = one_worker_app().await;
     a.seed(30).await;
     for _ in 0..3 {
         x_cache(&a, "/api/products/17").await;
@@ -122,7 +122,7 @@ async fn warming_preloads_the_most_popular_products() {
 
     let mut settings = a.settings.clone();
     settings.cache.warm_count = 5;
-    let b = spawn_app_from(settings).await;
+    let b = subscribed(spawn_app_from(settings).await).await;
     let mut entries = 0;
     for _ in 0..50 {
         entries = metrics(&b).await["cache"]["l1"]["entries"]
@@ -139,11 +139,11 @@ async fn warming_preloads_the_most_popular_products() {
 
 #[actix_web::test]
 async fn warming_falls_back_to_recently_updated_products() {
-    let a = spawn_app_with(|s| s.server.workers = 1).await;
+    let a = one_worker_app().await;
     a.seed(30).await;
     let mut settings = a.settings.clone();
     settings.cache.warm_count = 5;
-    let b = spawn_app_from(settings).await;
+    let b = subscribed(spawn_app_from(settings).await).await;
     let mut entries = 0;
     for _ in 0..50 {
         entries = metrics(&b).await["cache"]["l1"]["entries"]
