@@ -89,15 +89,7 @@ impl Application {
         tracing::info!(port, workers, "listening");
         // In the background, bounded in time: readiness does not wait for it.
         actix_rt::spawn(async move {
-            // Worker threads register their L1 actors as they start; give them a moment
-            // (within the warming budget) so the warmed entries reach every L1.
-            for _ in 0..50 {
-                if cache.worker_count() >= workers {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            let warmed = cache.warm(warm_count, warm_timeout).await;
+            let warmed = cache.warm_at_start(warm_count, warm_timeout, workers).await;
             tracing::info!(warmed, "cache warmed");
         });
         Ok(Application { port, server, db })

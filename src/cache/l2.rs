@@ -181,6 +181,37 @@ async fn delete_matching(redis: &RedisClient, pattern: &str) -> Result<u64, Redi
     }
 }
 
+/// SCAN steps the metrics spend counting entries: past this the count is a lower bound.
+const COUNT_STEPS: usize = 100;
+
+/// The number of entries under `{prefix}cache:` (at most `COUNT_STEPS` SCAN steps).
+pub async fn count_entries(redis: &RedisClient) -> Result<u64, RedisError> {
+    let pattern = redis.keyspace().pattern("cache:*");
+    let mut cursor: u64 = 0;
+    let mut count = 0;
+    for _ in 0..COUNT_STEPS {
+        let (pattern, from) = (pattern.clone(), cursor);
+        let (next, keys): (u64, Vec<String>) = redis
+            .run(|mut c| async move {
+                redis::cmd("SCAN")
+                    .arg(from)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_BATCH)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        count += keys.len() as u64;
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(count)
+}
+
 /// Takes the refresh lock for a key; `true` when this caller got it.
 pub async fn lock(redis: &RedisClient, key: &CacheKey, ttl: Duration) -> Result<bool, RedisError> {
     let k = redis.keyspace().key(&format!("lock:{}", key.name()));

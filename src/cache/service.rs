@@ -271,14 +271,18 @@ impl Cache {
             .workers()
             .into_iter()
             .map(|w| w.send(actor::Stats));
-        let l1 = futures_util::future::join_all(sends)
-            .await
+        let (l1, l2_entries) = tokio::join!(
+            futures_util::future::join_all(sends),
+            l2::count_entries(&self.shared.redis)
+        );
+        let l1 = l1
             .into_iter()
             .filter_map(Result::ok)
             .fold(L1Stats::default(), L1Stats::merge);
         let breaker = self.shared.redis.breaker_snapshot();
         CacheStats::new(
             l1,
+            l2_entries.ok(),
             &self.shared.counters,
             BreakerStats {
                 state: breaker.state.as_str(),
@@ -286,6 +290,21 @@ impl Cache {
                 opened: breaker.opened,
             },
         )
+    }
+
+    /// Start-up warming within `timeout` in all: first waits (at most half of it) for
+    /// every worker's actor to register and for the first invalidation subscription,
+    /// whose L1 clear would otherwise undo the warming, then warms.
+    pub async fn warm_at_start(&self, count: u32, timeout: Duration, workers: usize) -> usize {
+        let started = std::time::Instant::now();
+        while started.elapsed() < timeout / 2
+            && (self.worker_count() < workers
+                || self.shared.counters.l1_clears.load(Ordering::Relaxed) == 0)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.warm(count, timeout.saturating_sub(started.elapsed()))
+            .await
     }
 
     /// Preloads the most popular products, giving up after `timeout`.

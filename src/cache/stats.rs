@@ -66,6 +66,8 @@ impl L1Stats {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L2Stats {
+    /// Entries under this instance's prefix; `null` when Redis is unreachable.
+    pub entries: Option<u64>,
     pub hits: u64,
     pub misses: u64,
     pub stale: u64,
@@ -96,9 +98,15 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
-    pub fn new(mut l1: L1Stats, counters: &Counters, breaker: BreakerStats) -> CacheStats {
+    pub fn new(
+        mut l1: L1Stats,
+        l2_entries: Option<u64>,
+        counters: &Counters,
+        breaker: BreakerStats,
+    ) -> CacheStats {
         l1.clears = Counters::read(&counters.l1_clears);
         let l2 = L2Stats {
+            entries: l2_entries,
             hits: Counters::read(&counters.l2_hits),
             misses: Counters::read(&counters.l2_misses),
             stale: Counters::read(&counters.l2_stale),

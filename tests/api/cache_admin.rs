@@ -20,6 +20,7 @@ async fn metrics_report_every_tier_the_breaker_and_redis_memory() {
     assert!(cache["l1"]["bytes"].as_u64().expect("bytes") > 0);
     assert!(cache["l1"]["evictions"].is_u64());
     assert_eq!(cache["l2"]["misses"], 1, "{m}");
+    assert_eq!(cache["l2"]["entries"], 1, "{m}");
     assert_eq!(cache["dbQueries"], 1);
     assert_eq!(cache["coalesced"], 0);
     assert_eq!(cache["hitRate"], 0.5);

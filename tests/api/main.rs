@@ -4,6 +4,7 @@ mod cache;
 mod cache_admin;
 mod cache_faults;
 mod cache_instances;
+mod cache_l2;
 mod cli;
 mod errors;
 mod health;
