@@ -9,22 +9,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::actor::{CacheActor, Put, Refreshed};
-use super::entry::{jittered, unix_ms, Entry, Freshness};
+use super::actor::{CacheActor, Refreshed};
+use super::entry::Entry;
+use super::fetch::fetch;
 use super::service::Shared;
 use super::stats::Counters;
-use super::{l2, CacheError, CacheKey, Source, Tier};
+use super::{warm, CacheError, CacheKey, Source, Tier};
 
 /// Loads queued before senders wait.
 const MAILBOX: usize = 4096;
-/// While another instance holds the refresh lock: how often, and how many times, to
-/// look for its fill in L2 before querying PostgreSQL anyway.
-const LOCK_POLL: Duration = Duration::from_millis(20);
 
 /// What a load found.
 #[derive(Debug, Clone)]
@@ -33,7 +30,7 @@ pub enum Outcome {
     NotFound,
 }
 
-type LoadResult = Result<Outcome, CacheError>;
+pub type LoadResult = Result<Outcome, CacheError>;
 
 /// Load a key through L2 and PostgreSQL (`epoch`: the invalidation epoch the caller saw).
 #[derive(Message)]
@@ -205,93 +202,6 @@ impl Handler<Landed> for Loader {
     }
 }
 
-/// One flight: L2, then (under the cross-instance lock) PostgreSQL, filling L2.
-/// `refresh` skips serving a stale L2 entry: the point is to replace it.
-async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: bool) -> LoadResult {
-    let key = source.key();
-    let counters = &shared.counters;
-    let mut stale = None;
-    match l2::get(&shared.redis, &key).await {
-        Ok(Some(entry)) => match entry.freshness(Instant::now()) {
-            Freshness::Fresh => {
-                Counters::bump(&counters.l2_hits);
-                return found(entry, Tier::L2);
-            }
-            Freshness::Stale => stale = Some(entry),
-            Freshness::Expired => Counters::bump(&counters.l2_misses),
-        },
-        Ok(None) => Counters::bump(&counters.l2_misses),
-        Err(_) => Counters::bump(&counters.l2_errors),
-    }
-    if let (Some(entry), false) = (&stale, refresh) {
-        // Served now; on landing the loader starts one refresh flight to replace it.
-        Counters::bump(&counters.l2_stale);
-        return found(entry.clone(), Tier::Stale);
-    }
-    let lock_ttl = Duration::from_millis(shared.settings.lock_ms);
-    // Redis down: no lock to take; the per-instance single-flight still holds.
-    let locked = l2::lock(&shared.redis, &key, lock_ttl)
-        .await
-        .unwrap_or(true);
-    if !locked {
-        if let Some(entry) = wait_for_fill(shared, &key, lock_ttl).await {
-            Counters::bump(&counters.l2_hits);
-            return found(entry, Tier::L2);
-        }
-    }
-    let started_ms = unix_ms();
-    Counters::bump(&counters.db_queries);
-    let loaded = source.load(&shared.db).await;
-    let result = match loaded {
-        Ok(Some(loaded)) => {
-            let now = Instant::now();
-            let fresh_until =
-                now + jittered(source.ttl(&shared.settings), shared.settings.jitter_percent);
-            let entry = Entry {
-                body: loaded.body,
-                etag: loaded.etag,
-                tags: loaded.tags,
-                fresh_until,
-                stale_until: fresh_until + shared.max_stale,
-            };
-            if shared.epoch() == epoch {
-                let _ = l2::fill(&shared.redis, &key, &entry, started_ms).await;
-            }
-            found(entry, Tier::Miss)
-        }
-        Ok(None) => Ok(Outcome::NotFound),
-        Err(e) => match stale {
-            Some(entry) => found(entry, Tier::Stale),
-            None => Err(e),
-        },
-    };
-    if locked {
-        let _ = l2::unlock(&shared.redis, &key).await;
-    }
-    result
-}
-
-/// Polls L2 while another instance holds the lock; the fresh entry if it appears.
-async fn wait_for_fill(shared: &Shared, key: &CacheKey, lock_ttl: Duration) -> Option<Entry> {
-    let deadline = Instant::now() + lock_ttl;
-    while Instant::now() < deadline {
-        tokio::time::sleep(LOCK_POLL).await;
-        if let Ok(Some(entry)) = l2::get(&shared.redis, key).await {
-            if entry.freshness(Instant::now()) == Freshness::Fresh {
-                return Some(entry);
-            }
-        }
-    }
-    None
-}
-
-fn found(entry: Entry, tier: Tier) -> LoadResult {
-    Ok(Outcome::Found {
-        entry: Arc::new(entry),
-        tier,
-    })
-}
-
 /// Preload the `count` most popular products (or, with no popularity yet, the most
 /// recently updated) into L2 and every worker's L1; answers how many were loaded.
 #[derive(Message)]
@@ -300,59 +210,11 @@ pub struct Warm {
     pub count: u32,
 }
 
-/// Loads warmed concurrently, to bound start-up time without flooding the pool.
-const WARM_CONCURRENCY: usize = 8;
-
 impl Handler<Warm> for Loader {
     type Result = ResponseFuture<usize>;
 
     fn handle(&mut self, msg: Warm, _: &mut Self::Context) -> Self::Result {
         let shared = self.shared.clone();
-        Box::pin(async move { warm(shared, msg.count).await })
+        Box::pin(async move { warm::warm(shared, msg.count).await })
     }
-}
-
-async fn warm(shared: Arc<Shared>, count: u32) -> usize {
-    use futures_util::StreamExt;
-    if count == 0 {
-        return 0;
-    }
-    let mut ids = l2::most_popular(&shared.redis, count)
-        .await
-        .unwrap_or_default();
-    if ids.is_empty() {
-        ids = match crate::db::pool::connection(&shared.db).await {
-            Ok(mut conn) => {
-                crate::db::products::recently_updated_active_ids(&mut conn, i64::from(count))
-                    .await
-                    .unwrap_or_default()
-            }
-            Err(_) => Vec::new(),
-        };
-    }
-    let epoch = shared.epoch();
-    let workers = shared.workers();
-    futures_util::stream::iter(ids)
-        .map(|id| {
-            let shared = shared.clone();
-            async move { (id, fetch(&shared, &Source::Product(id), epoch, false).await) }
-        })
-        .buffer_unordered(WARM_CONCURRENCY)
-        .filter_map(|(id, result)| async move {
-            match result {
-                Ok(Outcome::Found { entry, tier }) if tier != Tier::Stale => Some((id, entry)),
-                _ => None,
-            }
-        })
-        .map(|(id, entry)| {
-            for worker in &workers {
-                let _ = worker.try_send(Put {
-                    key: CacheKey::Product(id),
-                    entry: entry.clone(),
-                    epoch,
-                });
-            }
-        })
-        .count()
-        .await
 }

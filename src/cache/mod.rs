@@ -2,10 +2,11 @@
 //!
 //! - [`actor::CacheActor`]: one per actix-web worker thread, owns that worker's L1
 //!   ([`l1`]); handlers on the worker ask it with `Get`/`Put` without leaving the thread.
-//! - [`loader::Loader`]: one per instance, runs every miss: single-flight per key,
-//!   L2 ([`l2`], Redis), a short Redis lock across instances, then PostgreSQL
-//!   ([`source`]), filling L2 upward. Fills are guarded so one that began before an
-//!   invalidation is never stored.
+//! - [`loader::Loader`]: one per instance, runs every miss: single-flight per key; each
+//!   flight ([`fetch`]) reads L2 ([`l2`], Redis), takes a short Redis lock across
+//!   instances, then queries PostgreSQL ([`source`]), filling L2 upward. Fills are
+//!   guarded so one that began before an invalidation is never stored. It also runs
+//!   [`warm`]ing.
 //! - [`service::Cache`]: the handle routes use: read-through, invalidation (L2, then
 //!   every local L1, then a published event), stats, warming.
 //! - [`keys`]: key names, tags, globs; [`entry`]: the cached response and its encoding;
@@ -13,6 +14,7 @@
 
 pub mod actor;
 pub mod entry;
+pub mod fetch;
 pub mod keys;
 pub mod l1;
 pub mod l2;
@@ -20,6 +22,7 @@ pub mod loader;
 pub mod service;
 pub mod source;
 pub mod stats;
+pub mod warm;
 
 use serde::{Deserialize, Serialize};
 
