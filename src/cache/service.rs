@@ -21,8 +21,8 @@ use crate::db::DbPool;
 use crate::pubsub::Publisher;
 use crate::redis_client::RedisClient;
 
-/// Invalidations kept for replay while Redis is unreachable; past this, everything in
-/// L2 is dropped on reconnect instead.
+/// Invalidations kept for retry while Redis is unreachable; past this, everything is
+/// invalidated instead once it is back.
 const MAX_PENDING: usize = 1000;
 
 /// State shared by the loader, the worker actors and the handle.
@@ -38,7 +38,7 @@ pub struct Shared {
     epoch: AtomicU64,
     // Written once per worker at start-up, read on invalidation: never on a hit.
     workers: RwLock<Vec<Addr<CacheActor>>>,
-    // L2 invalidations that failed (Redis down), replayed when it is back.
+    // Invalidations that did not reach L2 or the bus (Redis down), retried until they do.
     pending: Mutex<Pending>,
 }
 
@@ -186,21 +186,43 @@ impl Cache {
     /// unreachable).
     pub async fn invalidate(&self, targets: Vec<Target>) -> u64 {
         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        let l2 = match l2::invalidate(&self.shared.redis, &targets).await {
-            Ok(n) => Some(n),
-            Err(e) => {
-                tracing::warn!(error = %e, "L2 invalidation deferred until Redis is back");
-                self.defer(&targets);
-                None
-            }
-        };
+        let l2 = l2::invalidate(&self.shared.redis, &targets).await;
         let targets: Arc<[Target]> = targets.into();
         let l1 = self.invalidate_l1(targets.clone()).await;
-        match self.shared.publisher.publish(&targets).await {
-            Ok(()) => Counters::bump(&self.shared.counters.invalidations_published),
-            Err(e) => tracing::warn!(error = %e, "invalidation not published"),
+        let published = self.publish(&targets).await;
+        if l2.is_err() || !published {
+            // Redis is unreachable: L2 may still hold the old value and the other
+            // instances have not heard. Retried until it goes through.
+            tracing::warn!("invalidation deferred until Redis is back");
+            self.defer(&targets);
         }
         l2.unwrap_or(l1)
+    }
+
+    async fn publish(&self, targets: &[Target]) -> bool {
+        let published = self.shared.publisher.publish(targets).await.is_ok();
+        if published {
+            Counters::bump(&self.shared.counters.invalidations_published);
+        }
+        published
+    }
+
+    /// Retries deferred invalidations (L2 and the event); called periodically and on
+    /// reconnection. Past `MAX_PENDING` deferred targets, everything is invalidated.
+    pub async fn retry_deferred(&self) {
+        let pending = std::mem::take(&mut *self.pending());
+        let targets = if pending.overflow {
+            vec![Target::All]
+        } else {
+            pending.targets
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let l2_done = l2::invalidate(&self.shared.redis, &targets).await.is_ok();
+        if !l2_done || !self.publish(&targets).await {
+            self.defer(&targets);
+        }
     }
 
     /// Applies another instance's invalidation to the local L1s.
@@ -217,21 +239,10 @@ impl Cache {
         self.invalidate_l1(Arc::from([Target::All])).await;
     }
 
-    /// After the pub/sub connection is back: clear L1 and replay deferred L2 work.
+    /// After the pub/sub connection is back: clear L1 and replay deferred work.
     pub async fn resync(&self) {
         self.clear_l1().await;
-        let pending = {
-            let mut p = self.pending();
-            std::mem::take(&mut *p)
-        };
-        let targets = if pending.overflow {
-            vec![Target::All]
-        } else {
-            pending.targets
-        };
-        if !targets.is_empty() && l2::invalidate(&self.shared.redis, &targets).await.is_err() {
-            self.defer(&targets);
-        }
+        self.retry_deferred().await;
     }
 
     fn defer(&self, targets: &[Target]) {

@@ -1,7 +1,8 @@
 //! The one subscriber per instance: a dedicated pub/sub connection (pub/sub cannot
 //! share the multiplexed command connection), reconnected forever. Each event from
 //! another instance goes to every local cache actor. Whenever the connection is lost
-//! or (re)made, events may have been missed, so every L1 is cleared.
+//! or (re)made, events may have been missed, so every L1 is cleared. It also retries,
+//! once a second, invalidations this instance could not deliver while Redis was down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use crate::cache::Cache;
 const RECONNECT_DELAY: Duration = Duration::from_millis(200);
 /// Upper bound for connecting and subscribing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often invalidations deferred while Redis was unreachable are retried.
+const RETRY_DEFERRED: Duration = Duration::from_secs(1);
 
 pub struct Subscriber {
     cache: Cache,
@@ -34,6 +37,10 @@ impl Actor for Subscriber {
     fn started(&mut self, ctx: &mut Self::Context) {
         let (cache, origin) = (self.cache.clone(), self.origin.clone());
         ctx.spawn(listen(cache, origin).into_actor(self));
+        ctx.run_interval(RETRY_DEFERRED, |actor, _| {
+            let cache = actor.cache.clone();
+            actix_rt::spawn(async move { cache.retry_deferred().await });
+        });
     }
 }
 
