@@ -76,9 +76,6 @@ pub struct WorkerCache {
     pub actor: Addr<CacheActor>,
 }
 
-/// A read's answer: the entry and where it came from, or no such product.
-pub type Served = Outcome;
-
 impl Cache {
     /// Starts the loader on the current arbiter. `workers` splits the L1 byte budget.
     pub fn start(
@@ -143,16 +140,12 @@ impl Cache {
         self.shared.workers().len()
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.shared.counters
-    }
-
     /// Reads through L1 (this worker's), then the loader (L2, PostgreSQL).
     pub async fn read(
         &self,
         actor: &Addr<CacheActor>,
         source: Source,
-    ) -> Result<Served, CacheError> {
+    ) -> Result<Outcome, CacheError> {
         let epoch = self.epoch();
         match actor.send(actor::Get(source.clone())).await? {
             Lookup::Fresh(entry) => Ok(Outcome::Found {
