@@ -115,6 +115,10 @@ pub struct RedisSettings {
 /// The two-level cache: TTLs, L1 size, stale window, warming.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CacheSettings {
+    /// Whether the in-process L1 is used (off: every read goes to L2; for measuring).
+    pub l1_enabled: bool,
+    /// Whether Redis (L2) is used (off: every L1 miss goes to PostgreSQL).
+    pub l2_enabled: bool,
     /// L2 (Redis) freshness of one product.
     pub item_ttl_secs: u64,
     /// L2 (Redis) freshness of one list page.

@@ -53,6 +53,9 @@ impl CacheActor {
     }
 
     fn store(&self, key: CacheKey, entry: &Entry) {
+        if !self.cache.settings().l1_enabled {
+            return;
+        }
         let now = Instant::now();
         let l1_entry = entry.for_l1(now, jittered(self.l1_ttl, self.jitter));
         self.l1.put(key, Arc::new(l1_entry));

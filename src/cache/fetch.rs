@@ -19,6 +19,9 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
     let key = source.key();
     let counters = &shared.counters;
     let mut stale = None;
+    if !shared.settings.l2_enabled {
+        return load(shared, source, epoch, None).await;
+    }
     match l2::get(&shared.redis, &key).await {
         Ok(Some(entry)) => match entry.freshness(Instant::now()) {
             Freshness::Fresh => {
@@ -47,10 +50,18 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
             return found(entry, Tier::L2);
         }
     }
+    let result = load(shared, source, epoch, stale).await;
+    if locked {
+        let _ = l2::unlock(&shared.redis, &key).await;
+    }
+    result
+}
+
+/// Queries PostgreSQL and fills L2; on a database failure falls back to `stale`.
+async fn load(shared: &Shared, source: &Source, epoch: u64, stale: Option<Entry>) -> LoadResult {
     let started_ms = unix_ms();
-    Counters::bump(&counters.db_queries);
-    let loaded = source.load(&shared.db).await;
-    let result = match loaded {
+    Counters::bump(&shared.counters.db_queries);
+    match source.load(&shared.db).await {
         Ok(Some(loaded)) => {
             let now = Instant::now();
             let fresh_until =
@@ -62,8 +73,8 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
                 fresh_until,
                 stale_until: fresh_until + shared.max_stale,
             };
-            if shared.epoch() == epoch {
-                let _ = l2::fill(&shared.redis, &key, &entry, started_ms).await;
+            if shared.settings.l2_enabled && shared.epoch() == epoch {
+                let _ = l2::fill(&shared.redis, &source.key(), &entry, started_ms).await;
             }
             found(entry, Tier::Miss)
         }
@@ -72,11 +83,7 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
             Some(entry) => found(entry, Tier::Stale),
             None => Err(e),
         },
-    };
-    if locked {
-        let _ = l2::unlock(&shared.redis, &key).await;
     }
-    result
 }
 
 /// Polls L2 while another instance holds the lock; the fresh entry if it appears.

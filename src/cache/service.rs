@@ -147,6 +147,9 @@ impl Cache {
         source: Source,
     ) -> Result<Outcome, CacheError> {
         let epoch = self.epoch();
+        if !self.shared.settings.l1_enabled {
+            return self.loader.send(Load { source, epoch }).await?;
+        }
         match actor.send(actor::Get(source.clone())).await? {
             Lookup::Fresh(entry) => Ok(Outcome::Found {
                 entry,
@@ -179,7 +182,11 @@ impl Cache {
     /// unreachable).
     pub async fn invalidate(&self, targets: Vec<Target>) -> u64 {
         self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        let l2 = l2::invalidate(&self.shared.redis, &targets).await;
+        let l2 = if self.shared.settings.l2_enabled {
+            l2::invalidate(&self.shared.redis, &targets).await.map(Some)
+        } else {
+            Ok(None)
+        };
         let targets: Arc<[Target]> = targets.into();
         let l1 = self.invalidate_l1(targets.clone()).await;
         let published = self.publish(&targets).await;
@@ -189,7 +196,7 @@ impl Cache {
             tracing::warn!("invalidation deferred until Redis is back");
             self.defer(&targets);
         }
-        l2.unwrap_or(l1)
+        l2.ok().flatten().unwrap_or(l1)
     }
 
     async fn publish(&self, targets: &[Target]) -> bool {
@@ -212,7 +219,8 @@ impl Cache {
         if targets.is_empty() {
             return;
         }
-        let l2_done = l2::invalidate(&self.shared.redis, &targets).await.is_ok();
+        let l2_done = !self.shared.settings.l2_enabled
+            || l2::invalidate(&self.shared.redis, &targets).await.is_ok();
         if !l2_done || !self.publish(&targets).await {
             self.defer(&targets);
         }

@@ -241,3 +241,27 @@ async fn deactivating_a_product_hides_it_at_once() {
     let list: Value = app.get(ELECTRONICS).await.json().await.expect("json");
     assert_eq!(list["total"], 0);
 }
+
+#[actix_web::test]
+async fn each_level_can_be_switched_off_for_measuring() {
+    let no_l1 = subscribed(
+        spawn_app_with(|s| {
+            s.server.workers = 1;
+            s.cache.l1_enabled = false;
+        })
+        .await,
+    )
+    .await;
+    no_l1.seed(1).await;
+    assert_eq!(x_cache(&no_l1, P1).await, "MISS");
+    assert_eq!(x_cache(&no_l1, P1).await, "HIT-L2");
+    assert_eq!(x_cache(&no_l1, P1).await, "HIT-L2");
+
+    let mut settings = no_l1.settings.clone();
+    settings.cache.l2_enabled = false;
+    let neither = subscribed(crate::helpers::spawn_app_from(settings).await).await;
+    for _ in 0..3 {
+        assert_eq!(x_cache(&neither, P1).await, "MISS");
+    }
+    assert_eq!(metrics(&neither).await["cache"]["dbQueries"], 3);
+}
