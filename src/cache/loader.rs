@@ -7,6 +7,7 @@
 //! Flights run as spawned tasks and report back with `Landed`, so the actor never
 //! blocks.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -95,43 +96,46 @@ impl Loader {
         ctx: &mut Context<Self>,
     ) -> &mut Flight {
         let key = source.key();
-        let joinable = self
-            .flights
-            .get(&key)
-            .is_some_and(|f| f.epoch >= seen_epoch);
-        if !joinable {
-            self.next_flight += 1;
-            let epoch = self.shared.epoch();
-            let flight = Flight {
-                id: self.next_flight,
-                epoch,
-                source: source.clone(),
-                refresh,
-                waiters: Vec::new(),
-                refreshers: Vec::new(),
-            };
-            if let Some(old) = self.flights.insert(key.clone(), flight) {
-                self.superseded.insert(old.id, old);
+        match self.flights.entry(key.clone()) {
+            Slot::Occupied(slot) if slot.get().epoch >= seen_epoch => {
+                if !refresh {
+                    Counters::bump(&self.shared.counters.coalesced);
+                }
+                slot.into_mut()
             }
-            let (shared, me, id) = (self.shared.clone(), ctx.address(), self.next_flight);
-            let key = key.clone();
-            actix_rt::spawn(async move {
-                let result = fetch(&shared, &source, epoch, refresh).await;
-                // The actor only goes away with the system; nothing to deliver then.
-                let _ = me
-                    .send(Landed {
-                        key,
-                        flight: id,
-                        result,
-                    })
-                    .await;
-            });
-        } else if !refresh {
-            Counters::bump(&self.shared.counters.coalesced);
+            slot => {
+                self.next_flight += 1;
+                let (id, epoch) = (self.next_flight, self.shared.epoch());
+                let flight = Flight {
+                    id,
+                    epoch,
+                    source: source.clone(),
+                    refresh,
+                    waiters: Vec::new(),
+                    refreshers: Vec::new(),
+                };
+                let (shared, me) = (self.shared.clone(), ctx.address());
+                actix_rt::spawn(async move {
+                    let result = fetch(&shared, &source, epoch, refresh).await;
+                    // The actor only goes away with the system; nothing to deliver then.
+                    let _ = me
+                        .send(Landed {
+                            key,
+                            flight: id,
+                            result,
+                        })
+                        .await;
+                });
+                match slot {
+                    Slot::Occupied(mut older) => {
+                        let old = older.insert(flight);
+                        self.superseded.insert(old.id, old);
+                        older.into_mut()
+                    }
+                    Slot::Vacant(empty) => empty.insert(flight),
+                }
+            }
         }
-        self.flights
-            .get_mut(&key)
-            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 }
 
