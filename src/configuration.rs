@@ -80,8 +80,20 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log: LogSettings,
     pub seed: SeedSettings,
+    pub cache: CacheSettings,
     pub session: SessionSettings,
     pub rate_limit: RateLimitSettings,
+    pub admin: AdminSettings,
+}
+
+/// Machine access to the admin side.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminSettings {
+    /// A bearer token (`ADMIN_TOKEN`, at least 32 characters) that grants admin rights
+    /// without a session: for metrics scrapers, scripts, and for reaching `/admin` while
+    /// Redis, where sessions live, is down. Unset means sessions only.
+    #[serde(default)]
+    pub api_token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +119,37 @@ pub struct RedisSettings {
     pub url: SecretString,
     pub prefix: String,
     pub timeout_ms: u64,
+    /// Consecutive failures or timeouts that open the circuit breaker.
+    pub breaker_failure_threshold: u32,
+    /// How long the breaker stays open before one probe is let through.
+    pub breaker_cooldown_ms: u64,
+}
+
+/// The two-level cache: TTLs, L1 size, stale window, warming.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    /// Whether the in-process L1 is used (off: every read goes to L2; for measuring).
+    pub l1_enabled: bool,
+    /// Whether Redis (L2) is used (off: every L1 miss goes to PostgreSQL).
+    pub l2_enabled: bool,
+    /// L2 (Redis) freshness of one product.
+    pub item_ttl_secs: u64,
+    /// L2 (Redis) freshness of one list page.
+    pub list_ttl_secs: u64,
+    /// L1 freshness; an entry never stays fresh in L1 longer than in L2.
+    pub l1_ttl_secs: u64,
+    /// Each TTL is spread by up to this many percent either way.
+    pub jitter_percent: u8,
+    /// Bytes of response bodies the whole instance keeps in L1 (split across workers).
+    pub l1_max_bytes: u64,
+    /// How long past its TTL an entry may still be served as STALE.
+    pub max_stale_secs: u64,
+    /// Products preloaded at start-up.
+    pub warm_count: u32,
+    /// Start-up warming gives up after this long.
+    pub warm_timeout_ms: u64,
+    /// The cross-instance refresh lock's lifetime.
+    pub lock_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -195,8 +238,11 @@ struct RawSettings {
     redis: RedisSettings,
     log: LogSettings,
     seed: SeedSettings,
+    cache: CacheSettings,
     session: SessionSettings,
     rate_limit: RateLimitSettings,
+    #[serde(default)]
+    admin: AdminSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -207,6 +253,7 @@ const CONVENTIONAL_VARS: &[(&str, &str)] = &[
     ("PORT", "server.port"),
     ("REDIS_PREFIX", "redis.prefix"),
     ("SESSION_SECRET", "session.secret"),
+    ("ADMIN_TOKEN", "admin.api_token"),
 ];
 
 impl Settings {
@@ -260,8 +307,10 @@ impl Settings {
             redis: raw.redis,
             log: raw.log,
             seed: raw.seed,
+            cache: raw.cache,
             session: raw.session,
             rate_limit: raw.rate_limit,
+            admin: raw.admin,
         };
         settings.validate()?;
         Ok(settings)
@@ -281,6 +330,17 @@ impl Settings {
         )?;
         if self.database_name().is_empty() {
             return invalid("database.url (DATABASE_URL)", "names no database");
+        }
+        if self
+            .admin
+            .api_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().chars().count() < 32)
+        {
+            return invalid(
+                "admin.api_token (ADMIN_TOKEN)",
+                "must be at least 32 characters",
+            );
         }
         if self.server.host.trim().is_empty() {
             return invalid("server.host (HOST)", "must not be empty");
@@ -303,6 +363,13 @@ impl Settings {
         if self.redis.timeout_ms == 0 {
             return invalid("redis.timeout_ms", "must be at least 1");
         }
+        if self.redis.breaker_failure_threshold == 0 {
+            return invalid("redis.breaker_failure_threshold", "must be at least 1");
+        }
+        if self.redis.breaker_cooldown_ms == 0 {
+            return invalid("redis.breaker_cooldown_ms", "must be at least 1");
+        }
+        self.cache.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -357,6 +424,27 @@ impl Settings {
     /// The address to bind, as `host:port`.
     pub fn address(&self) -> String {
         format!("{}:{}", self.server.host, self.server.port)
+    }
+}
+
+impl CacheSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.item_ttl_secs == 0 || self.list_ttl_secs == 0 || self.l1_ttl_secs == 0 {
+            return invalid("cache.*_ttl_secs", "every TTL must be at least 1 second");
+        }
+        if self.jitter_percent > 50 {
+            return invalid("cache.jitter_percent", "must be in 0..=50");
+        }
+        if self.l1_max_bytes < 1024 * 1024 {
+            return invalid("cache.l1_max_bytes", "must be at least 1 MiB");
+        }
+        if self.warm_count > 100_000 {
+            return invalid("cache.warm_count", "must be at most 100000");
+        }
+        if self.lock_ms == 0 {
+            return invalid("cache.lock_ms", "must be at least 1");
+        }
+        Ok(())
     }
 }
 
@@ -420,6 +508,10 @@ mod tests {
         assert_eq!(s.redis.prefix, "cc:");
         assert_eq!(s.seed.demo_products, 1000);
         assert_eq!(s.database_name(), "catalog_cache");
+        assert_eq!(s.cache.item_ttl_secs, 3600);
+        assert_eq!(s.cache.list_ttl_secs, 300);
+        assert_eq!(s.cache.jitter_percent, 10);
+        assert_eq!(s.cache.l1_max_bytes, 64 * 1024 * 1024);
     }
 
     #[test]
@@ -455,6 +547,14 @@ mod tests {
         assert!(err.contains("REDIS_URL"), "{err}");
         let err = load(&[("REDIS_PREFIX", "a b")]).unwrap_err().to_string();
         assert!(err.contains("REDIS_PREFIX"), "{err}");
+        let err = load(&[("APP__CACHE__JITTER_PERCENT", "90")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jitter_percent"), "{err}");
+        let err = load(&[("APP__REDIS__BREAKER_FAILURE_THRESHOLD", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("breaker_failure_threshold"), "{err}");
         let err = load(&[("SESSION_SECRET", "short")])
             .unwrap_err()
             .to_string();

@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
+use crate::cache::CacheError;
 use crate::cart::CartError;
 use crate::db::DbError;
 use crate::redis_client::RedisError;
@@ -217,6 +218,16 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Unavailable(_) => ApiError::Unavailable("Database"),
             DbError::Query(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CacheError> for ApiError {
+    fn from(e: CacheError) -> Self {
+        match e {
+            CacheError::DbUnavailable(_) => ApiError::Unavailable("Database"),
+            CacheError::DbQuery(detail) => ApiError::Internal(detail),
+            CacheError::ActorGone => ApiError::Unavailable("Cache"),
         }
     }
 }

@@ -5,7 +5,11 @@
 //! - `routes/`: HTTP handlers, one file per resource; `middleware/`: one per file.
 //! - `domain/`: what the API speaks (products, prices, list queries) and its validation.
 //! - `db/`: the PostgreSQL pool, migrations, models and queries; `schema.rs` is generated.
-//! - `redis_client`: the shared Redis connection and the key prefix every key carries.
+//! - `redis_client`: the shared Redis connection, the key prefix every key carries, and
+//!   the circuit breaker in front of every command.
+//! - `cache/`: the two-level cache (per-worker L1 actors, the loader, L2 in Redis);
+//!   `pubsub/`: invalidation events between instances; `catalog`: product reads through
+//!   the cache and the invalidations product writes need.
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
 //! - `error`: the HTTP error type and the one place errors become responses.
@@ -13,13 +17,16 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod auth;
+pub mod cache;
 pub mod cart;
+pub mod catalog;
 pub mod cli;
 pub mod configuration;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod middleware;
+pub mod pubsub;
 pub mod ratelimit;
 pub mod redis_client;
 pub mod routes;

@@ -6,15 +6,23 @@
 //! `ConnectionManager` (one multiplexed connection that reconnects by itself); it is made
 //! in the background when Redis is down at start-up, so the service starts and serves
 //! without it.
+//!
+//! Every command goes through [`RedisClient::run`], which puts a timeout on it and a
+//! circuit breaker ([`breaker`]) in front of it: after a run of failures Redis is skipped
+//! (`CircuitOpen`, at once) until a probe after the cooldown succeeds again.
 
-use std::sync::Arc;
-use std::time::Duration;
+pub mod breaker;
+pub mod info;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
 
 use crate::configuration::RedisSettings;
+use breaker::{Breaker, BreakerState};
 
 /// Builds prefixed key, channel and pattern names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,8 +70,27 @@ pub enum RedisError {
     NotConnected,
     #[error("redis command timed out")]
     Timeout,
+    #[error("redis circuit breaker is open")]
+    CircuitOpen,
     #[error("redis command failed: {0}")]
     Command(#[from] redis::RedisError),
+}
+
+impl RedisError {
+    /// Whether this says Redis is unreachable or too slow (what trips the breaker), as
+    /// opposed to a command Redis answered with an error.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            RedisError::NotConnected | RedisError::Timeout => true,
+            RedisError::CircuitOpen => false,
+            RedisError::Command(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+            }
+        }
+    }
 }
 
 /// A cheap, cloneable handle on the shared Redis connection.
@@ -77,6 +104,16 @@ struct Inner {
     connection: OnceCell<ConnectionManager>,
     keyspace: Keyspace,
     timeout: Duration,
+    // A std mutex: held for a few field updates, never across an await.
+    breaker: Mutex<Breaker>,
+}
+
+/// The breaker as the metrics show it.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerSnapshot {
+    pub state: BreakerState,
+    pub transitions: u64,
+    pub opened: u64,
 }
 
 impl RedisClient {
@@ -90,6 +127,10 @@ impl RedisClient {
                 connection: OnceCell::new(),
                 keyspace: Keyspace::new(&settings.prefix),
                 timeout: Duration::from_millis(settings.timeout_ms),
+                breaker: Mutex::new(Breaker::new(
+                    settings.breaker_failure_threshold,
+                    Duration::from_millis(settings.breaker_cooldown_ms),
+                )),
             }),
         };
         if let Err(e) = redis.try_connect().await {
@@ -150,17 +191,59 @@ impl RedisClient {
     }
 
     /// Runs one command or pipeline against the shared connection, bounded by the
-    /// configured timeout.
+    /// configured timeout, unless the circuit breaker is open (then `CircuitOpen` at once).
     pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, RedisError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.connection()?;
-        tokio::time::timeout(self.inner.timeout, f(conn))
-            .await
-            .map_err(|_| RedisError::Timeout)?
-            .map_err(RedisError::from)
+        if !self.breaker().allow(Instant::now()) {
+            return Err(RedisError::CircuitOpen);
+        }
+        let result = match self.connection() {
+            Ok(conn) => tokio::time::timeout(self.inner.timeout, f(conn))
+                .await
+                .map_err(|_| RedisError::Timeout)
+                .and_then(|r| r.map_err(RedisError::from)),
+            Err(e) => Err(e),
+        };
+        match &result {
+            Err(e) if e.is_outage() => self.breaker().on_failure(Instant::now()),
+            _ => self.breaker().on_success(),
+        }
+        result
+    }
+
+    /// The breaker's state and counters, for the metrics.
+    pub fn breaker_snapshot(&self) -> BreakerSnapshot {
+        let breaker = self.breaker();
+        BreakerSnapshot {
+            state: breaker.state(Instant::now()),
+            transitions: breaker.transitions,
+            opened: breaker.opened,
+        }
+    }
+
+    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
+        // A panic while holding it cannot leave the few integers inconsistent.
+        self.inner
+            .breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Memory figures from `INFO memory` and `INFO stats`.
+    pub async fn memory_info(&self) -> Result<info::RedisMemory, RedisError> {
+        let text: String = self
+            .run(|mut c| async move {
+                redis::cmd("INFO")
+                    .arg("memory")
+                    .arg("stats")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(info::RedisMemory::parse(&text))
     }
 
     /// `PING`, for readiness.

@@ -5,6 +5,7 @@
 
 use std::net::TcpListener;
 
+use actix::Actor;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{time, Key, SameSite};
@@ -15,12 +16,14 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::auth::session_store::RedisClientStore;
+use crate::cache::Cache;
 use crate::configuration::{Environment, Settings};
 use crate::db::{self, DbPool};
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
 use crate::middleware::session_unavailable::session_unavailable;
+use crate::pubsub::{Publisher, Subscriber};
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
@@ -29,6 +32,7 @@ use crate::routes;
 pub struct AppState {
     pub db: DbPool,
     pub redis: RedisClient,
+    pub cache: Cache,
     pub settings: Settings,
     /// `None` when `rate_limit.enabled` is false.
     pub rate_limit: Option<RateLimit>,
@@ -58,16 +62,33 @@ impl Application {
         };
         let max_body = settings.server.max_body_bytes;
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let origin: std::sync::Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
+        let cache = Cache::start(
+            db.clone(),
+            redis.clone(),
+            settings.cache.clone(),
+            Publisher::new(redis.clone(), origin.clone()),
+            workers,
+        );
+        Subscriber::new(cache.clone(), origin).start();
+        let (warm_count, warm_timeout) = (
+            settings.cache.warm_count,
+            std::time::Duration::from_millis(settings.cache.warm_timeout_ms),
+        );
         let session_key = session_key(&settings)?;
         let limiter = RateLimit::start(&settings.rate_limit, redis.clone())
             .context("starting the rate limiter")?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
+            cache: cache.clone(),
             settings,
             rate_limit: limiter,
         });
+        let factory_cache = cache.clone();
         let server = HttpServer::new(move || {
+            // Runs once on each worker thread: that worker's own L1 actor.
+            let worker_cache = web::Data::new(factory_cache.start_worker());
             // Outermost last: request id, session errors as JSON, the session itself,
             // the session's lifetime checks, then the rate limiter (which needs the user).
             App::new()
@@ -77,6 +98,7 @@ impl Application {
                 .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
                 .app_data(state.clone())
+                .app_data(worker_cache)
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })
@@ -85,6 +107,11 @@ impl Application {
         .shutdown_timeout(shutdown_timeout)
         .run();
         tracing::info!(port, workers, "listening");
+        // In the background, bounded in time: readiness does not wait for it.
+        actix_rt::spawn(async move {
+            let warmed = cache.warm_at_start(warm_count, warm_timeout, workers).await;
+            tracing::info!(warmed, "cache warmed");
+        });
         Ok(Application { port, server, db })
     }
 

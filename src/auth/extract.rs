@@ -6,20 +6,32 @@
 use std::future::{ready, Ready};
 
 use actix_web::dev::{Extensions, Payload};
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use secrecy::ExposeSecret;
 
 use super::accounts::Account;
 use super::session::SessionUser;
 use super::Role;
 use crate::error::ApiError;
+use crate::startup::AppState;
 
 /// The signed-in user; 401 `unauthorized` without one.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Account);
 
-/// A signed-in admin; 401 `unauthorized` without a session, 403 `forbidden` otherwise.
+/// An admin: a signed-in admin account or a caller holding the admin API token;
+/// 401 `unauthorized` without either, 403 `forbidden` for a signed-in non-admin.
 #[derive(Debug, Clone)]
-pub struct AdminUser(pub Account);
+pub struct AdminUser(pub Admin);
+
+/// Who is acting as admin.
+#[derive(Debug, Clone)]
+pub enum Admin {
+    Account(Account),
+    /// The configured `admin.api_token` was presented as a bearer token.
+    ApiToken,
+}
 
 /// The signed-in user recorded in these extensions.
 pub fn current_user(extensions: &Extensions) -> Result<Account, ApiError> {
@@ -29,14 +41,45 @@ pub fn current_user(extensions: &Extensions) -> Result<Account, ApiError> {
         .ok_or(ApiError::Unauthorized)
 }
 
-/// The signed-in admin recorded in these extensions.
-pub fn admin_user(extensions: &Extensions) -> Result<Account, ApiError> {
-    let account = current_user(extensions)?;
+/// The admin making this request: the admin API token when presented (checked first,
+/// so it works without any session), else the signed-in admin account.
+pub fn admin_user(req: &HttpRequest) -> Result<Admin, ApiError> {
+    if let Some(presented) = bearer_token(req) {
+        let configured = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|state| state.settings.admin.api_token.clone());
+        return match configured {
+            Some(token)
+                if constant_time_eq(presented.as_bytes(), token.expose_secret().as_bytes()) =>
+            {
+                Ok(Admin::ApiToken)
+            }
+            _ => Err(ApiError::Unauthorized),
+        };
+    }
+    let account = current_user(&req.extensions())?;
     if account.role == Role::Admin {
-        Ok(account)
+        Ok(Admin::Account(account))
     } else {
         Err(ApiError::Forbidden)
     }
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Compares without an early exit, so the time taken does not tell how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl FromRequest for CurrentUser {
@@ -53,6 +96,19 @@ impl FromRequest for AdminUser {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(admin_user(&req.extensions()).map(AdminUser))
+        ready(admin_user(req).map(AdminUser))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"abcdef", b"abcdef"));
+        assert!(!constant_time_eq(b"abcdef", b"abcdeg"));
+        assert!(!constant_time_eq(b"abcdef", b"abcde"));
+        assert!(!constant_time_eq(b"", b"a"));
     }
 }

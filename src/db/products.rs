@@ -110,3 +110,19 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: i64) -> DbResult<Option<Pr
 pub async fn count_all(conn: &mut AsyncPgConnection) -> DbResult<i64> {
     Ok(products::table.count().get_result(conn).await?)
 }
+
+/// The ids of the most recently updated active products, newest first (cache warming's
+/// fallback when no popularity has been counted yet).
+#[tracing::instrument(skip(conn))]
+pub async fn recently_updated_active_ids(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+) -> DbResult<Vec<i64>> {
+    Ok(products::table
+        .filter(dsl::is_active.eq(true))
+        .order((dsl::updated_at.desc(), dsl::id.desc()))
+        .limit(limit)
+        .select(dsl::id)
+        .load(conn)
+        .await?)
+}

@@ -3,6 +3,7 @@
 pub mod list_query;
 pub mod price;
 pub mod product;
+pub mod responses;
 
 pub use list_query::ListQuery;
 pub use price::Price;

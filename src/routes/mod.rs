@@ -1,6 +1,7 @@
 //! HTTP routes, one file per resource, and the extractor settings that make every
 //! malformed request a JSON error.
 
+pub mod admin;
 pub mod auth;
 pub mod cart;
 pub mod health;
@@ -80,6 +81,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .default_service(web::to(not_allowed("GET"))),
         )
         .service(
+            web::scope("/admin")
+                .wrap(actix_web::middleware::from_fn(
+                    crate::middleware::require_admin::require_admin,
+                ))
+                .configure(admin::configure),
+        )
+        .service(
             web::resource("/healthz")
                 .route(web::get().to(health::healthz))
                 .default_service(web::to(not_allowed("GET"))),
@@ -97,7 +105,7 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// A handler answering 405 with the methods the resource does allow.
-fn not_allowed(
+pub(crate) fn not_allowed(
     allow: &'static str,
 ) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone + 'static {
     move || {

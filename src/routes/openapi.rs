@@ -3,7 +3,7 @@
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
-use super::{auth, cart, health, products};
+use super::{admin, auth, cart, health, products};
 use crate::auth::accounts::Account;
 use crate::domain::{CreateProduct, Product, UpdateProduct};
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
@@ -21,6 +21,8 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         products::update,
         products::patch,
         products::delete,
+        admin::metrics_cache,
+        admin::invalidate,
         auth::register,
         auth::login,
         auth::logout,

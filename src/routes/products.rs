@@ -1,39 +1,24 @@
 //! `/api/products`: list, read, create, update, delete.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::AdminUser;
+use crate::cache::WorkerCache;
+use crate::catalog::{self, Cached};
 use crate::db::{self, products};
 use crate::domain::list_query::ListParams;
-use crate::domain::{CreateProduct, ListQuery, Product, UpdateProduct};
+pub use crate::domain::responses::{ProductListResponse, ProductResponse};
+use crate::domain::{CreateProduct, ListQuery, UpdateProduct};
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
 const NOT_FOUND: &str = "Product not found";
-
-/// `{"success":true,"data":{...}}`
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProductResponse {
-    pub success: bool,
-    pub data: Product,
-}
-
-/// One page of products.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProductListResponse {
-    pub success: bool,
-    /// Items in `data`.
-    pub count: usize,
-    /// All matches across pages.
-    pub total: i64,
-    pub page: u32,
-    pub limit: u32,
-    pub data: Vec<Product>,
-}
+/// Where a read was answered from: `HIT-L1`, `HIT-L2`, `MISS` or `STALE`.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 
 /// `{"success":true,"message":"Product deleted successfully"}`
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,19 +37,15 @@ pub struct MessageResponse {
     )
 )]
 #[tracing::instrument(skip_all)]
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    cache: web::Data<WorkerCache>,
+) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(req.query_string())?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let (rows, total) = products::list_active(&mut conn, &query).await?;
-    let data: Vec<Product> = rows.into_iter().map(Product::from).collect();
-    Ok(HttpResponse::Ok().json(ProductListResponse {
-        success: true,
-        count: data.len(),
-        total,
-        page: query.page,
-        limit: query.limit,
-        data,
-    }))
+    let cached = catalog::list_response(&cache, query)
+        .await?
+        .ok_or(ApiError::Internal("a list read found nothing".into()))?;
+    Ok(cached_response(&req, &cached))
 }
 
 /// Reads one active product.
@@ -77,17 +58,56 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         (status = 404, description = "No such active product", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip(state))]
-pub async fn get(id: web::Path<i64>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut conn = db::pool::connection(&state.db).await?;
-    let row = products::find(&mut conn, id.into_inner())
+#[tracing::instrument(skip(req, cache))]
+pub async fn get(
+    req: HttpRequest,
+    id: web::Path<i64>,
+    cache: web::Data<WorkerCache>,
+) -> Result<HttpResponse, ApiError> {
+    let cached = catalog::product_response(&cache, id.into_inner())
         .await?
-        .filter(|row| row.is_active)
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    Ok(HttpResponse::Ok().json(ProductResponse {
-        success: true,
-        data: row.into(),
-    }))
+    Ok(cached_response(&req, &cached))
+}
+
+/// The cached body with `X-Cache`, `ETag` and `Cache-Control`, or a 304 without body
+/// when the client already holds this ETag.
+fn cached_response(req: &HttpRequest, cached: &Cached) -> HttpResponse {
+    let etag = &cached.entry.etag;
+    let not_modified = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| etag_matches(v, etag));
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag.clone()))
+        .insert_header((X_CACHE, HeaderValue::from_static(cached.tier.as_str())))
+        // Clients and CDNs may keep the body but must revalidate (cheap: a 304) before
+        // reusing it, so nothing outlives an invalidation downstream.
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+    if not_modified {
+        response.finish()
+    } else {
+        response
+            .content_type(HeaderValue::from_static("application/json"))
+            .body(cached.entry.body.clone())
+    }
+}
+
+/// `If-None-Match` uses the weak comparison: `*`, or any listed tag equal to ours with
+/// or without `W/`.
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let Ok(list) = if_none_match.to_str() else {
+        return false;
+    };
+    let ours = etag.as_bytes();
+    list.split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/").as_bytes() == ours)
 }
 
 /// Creates a product.
@@ -111,6 +131,8 @@ pub async fn create(
     let new_row = CreateProduct::parse(body.into_inner())?;
     let mut conn = db::pool::connection(&state.db).await?;
     let row = products::insert(&mut conn, &new_row).await?;
+    drop(conn);
+    catalog::product_written(&state.cache, row.id, &[&row.category]).await;
     tracing::info!(product_id = row.id, "product created");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/products/{}", row.id)))
@@ -143,9 +165,12 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = UpdateProduct::parse(body.into_inner())?;
     let mut conn = db::pool::connection(&state.db).await?;
-    let (_before, after) = products::update(&mut conn, id.into_inner(), &changes)
+    let (before, after) = products::update(&mut conn, id.into_inner(), &changes)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    drop(conn);
+    // After the commit (the update's transaction has ended), never before.
+    catalog::product_written(&state.cache, after.id, &[&before.category, &after.category]).await;
     tracing::info!(
         product_id = after.id,
         version = after.version,
@@ -198,6 +223,8 @@ pub async fn delete(
     let row = products::delete(&mut conn, id.into_inner())
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    drop(conn);
+    catalog::product_written(&state.cache, row.id, &[&row.category]).await;
     tracing::info!(product_id = row.id, "product deleted");
     Ok(HttpResponse::Ok().json(MessageResponse {
         success: true,

@@ -337,3 +337,45 @@ async fn sessions_are_stored_under_the_prefix() {
     assert!(app.try_login(&client, &app.admin_email, PASSWORD).await);
     assert!(!app.redis_keys("sess:*").await.is_empty());
 }
+
+#[actix_web::test]
+async fn the_admin_api_token_acts_as_admin_without_a_session() {
+    let app = crate::helpers::spawn_app().await;
+    let token = app.token_client();
+    let response = token
+        .get(app.url("/admin/metrics/cache"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let response = token
+        .post(app.url("/api/products"))
+        .json(&serde_json::json!({"name": "n", "category": "c", "price": 1}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201);
+
+    // A wrong token is a 401, even on a client that could otherwise sign in.
+    let wrong = app
+        .anonymous_client()
+        .get(app.url("/admin/metrics/cache"))
+        .bearer_auth("token-that-is-wrong-but-long-enough-000000")
+        .send()
+        .await
+        .expect("sent");
+    crate::helpers::assert_error(wrong, 401, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn without_a_configured_token_bearer_headers_grant_nothing() {
+    let app = crate::helpers::spawn_app_with(|s| s.admin.api_token = None).await;
+    let response = app
+        .anonymous_client()
+        .get(app.url("/admin/metrics/cache"))
+        .bearer_auth("anything-at-all-anything-at-all-0000")
+        .send()
+        .await
+        .expect("sent");
+    crate::helpers::assert_error(response, 401, "unauthorized").await;
+}

@@ -39,6 +39,7 @@ pub fn test_settings() -> Settings {
     settings.redis.prefix = format!("cctest:{}:", &id[..16]);
     // One key per test run, shared by instances started from a clone of these settings.
     settings.session.secret = Some(SecretString::from(format!("{id}{id}{id}")));
+    settings.admin.api_token = Some(SecretString::from(format!("token-{id}")));
     settings
 }
 
@@ -105,6 +106,29 @@ pub fn new_client() -> reqwest::Client {
 }
 
 impl TestApp {
+    /// A client without cookies that acts as admin through the `ADMIN_TOKEN` bearer
+    /// token, so it reaches `/admin` and product writes even while Redis (where sessions
+    /// live) is down.
+    pub fn token_client(&self) -> reqwest::Client {
+        use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+        let token = self
+            .settings
+            .admin
+            .api_token
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret)
+            .expect("test settings carry an admin token");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client builds")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1,6 +1,11 @@
 //! Black-box tests over real HTTP, PostgreSQL and Redis: one test binary.
 
 mod auth;
+mod cache;
+mod cache_admin;
+mod cache_faults;
+mod cache_instances;
+mod cache_l2;
 mod cart;
 mod cli;
 mod errors;

@@ -1,0 +1,108 @@
+//! One flight's work: L2, then (under the cross-instance lock) PostgreSQL, filling L2.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::entry::{jittered, unix_ms, Entry, Freshness};
+use super::loader::{LoadResult, Outcome};
+use super::service::Shared;
+use super::stats::Counters;
+use super::{l2, CacheKey, Source, Tier};
+
+/// While another instance holds the refresh lock: how often to look for its fill in L2
+/// (until the lock's lifetime has passed, then PostgreSQL is queried anyway).
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// Runs one flight.
+/// `refresh` skips serving a stale L2 entry: the point is to replace it.
+pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: bool) -> LoadResult {
+    let key = source.key();
+    let counters = &shared.counters;
+    let mut stale = None;
+    if !shared.settings.l2_enabled {
+        return load(shared, source, epoch, None).await;
+    }
+    match l2::get(&shared.redis, &key).await {
+        Ok(Some(entry)) => match entry.freshness(Instant::now()) {
+            Freshness::Fresh => {
+                Counters::bump(&counters.l2_hits);
+                return found(entry, Tier::L2);
+            }
+            Freshness::Stale => stale = Some(entry),
+            Freshness::Expired => Counters::bump(&counters.l2_misses),
+        },
+        Ok(None) => Counters::bump(&counters.l2_misses),
+        Err(_) => Counters::bump(&counters.l2_errors),
+    }
+    if let (Some(entry), false) = (&stale, refresh) {
+        // Served now; on landing the loader starts one refresh flight to replace it.
+        Counters::bump(&counters.l2_stale);
+        return found(entry.clone(), Tier::Stale);
+    }
+    let lock_ttl = Duration::from_millis(shared.settings.lock_ms);
+    // Redis down: no lock to take; the per-instance single-flight still holds.
+    let locked = l2::lock(&shared.redis, &key, lock_ttl)
+        .await
+        .unwrap_or(true);
+    if !locked {
+        if let Some(entry) = wait_for_fill(shared, &key, lock_ttl).await {
+            Counters::bump(&counters.l2_hits);
+            return found(entry, Tier::L2);
+        }
+    }
+    let result = load(shared, source, epoch, stale).await;
+    if locked {
+        let _ = l2::unlock(&shared.redis, &key).await;
+    }
+    result
+}
+
+/// Queries PostgreSQL and fills L2; on a database failure falls back to `stale`.
+async fn load(shared: &Shared, source: &Source, epoch: u64, stale: Option<Entry>) -> LoadResult {
+    let started_ms = unix_ms();
+    Counters::bump(&shared.counters.db_queries);
+    match source.load(&shared.db).await {
+        Ok(Some(loaded)) => {
+            let now = Instant::now();
+            let fresh_until =
+                now + jittered(source.ttl(&shared.settings), shared.settings.jitter_percent);
+            let entry = Entry {
+                body: loaded.body,
+                etag: loaded.etag,
+                tags: loaded.tags,
+                fresh_until,
+                stale_until: fresh_until + shared.max_stale,
+            };
+            if shared.settings.l2_enabled && shared.epoch() == epoch {
+                let _ = l2::fill(&shared.redis, &source.key(), &entry, started_ms).await;
+            }
+            found(entry, Tier::Miss)
+        }
+        Ok(None) => Ok(Outcome::NotFound),
+        Err(e) => match stale {
+            Some(entry) => found(entry, Tier::Stale),
+            None => Err(e),
+        },
+    }
+}
+
+/// Polls L2 while another instance holds the lock; the fresh entry if it appears.
+async fn wait_for_fill(shared: &Shared, key: &CacheKey, lock_ttl: Duration) -> Option<Entry> {
+    let deadline = Instant::now() + lock_ttl;
+    while Instant::now() < deadline {
+        tokio::time::sleep(LOCK_POLL).await;
+        if let Ok(Some(entry)) = l2::get(&shared.redis, key).await {
+            if entry.freshness(Instant::now()) == Freshness::Fresh {
+                return Some(entry);
+            }
+        }
+    }
+    None
+}
+
+fn found(entry: Entry, tier: Tier) -> LoadResult {
+    Ok(Outcome::Found {
+        entry: Arc::new(entry),
+        tier,
+    })
+}

@@ -1,0 +1,27 @@
+//! The success bodies of the product reads, shared by the routes and the cache (which
+//! stores them serialized).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Product;
+
+/// `{"success":true,"data":{...}}`
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductResponse {
+    pub success: bool,
+    pub data: Product,
+}
+
+/// One page of products.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductListResponse {
+    pub success: bool,
+    /// Items in `data`.
+    pub count: usize,
+    /// All matches across pages.
+    pub total: i64,
+    pub page: u32,
+    pub limit: u32,
+    pub data: Vec<Product>,
+}

@@ -1,0 +1,158 @@
+//! `/admin`: cache metrics and invalidation. Open in this issue; the sessions issue puts
+//! an admin guard in front of the scope.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::products::MessageResponse;
+use crate::cache::keys::is_match_all;
+use crate::cache::stats::CacheStats;
+use crate::cache::Target;
+use crate::error::{ApiError, ErrorBody};
+use crate::redis_client::info::RedisMemory;
+use crate::startup::AppState;
+
+/// Longest accepted key, tag or pattern.
+const MAX_NAME: usize = 512;
+
+/// Registers the admin routes inside the `/admin` scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics/cache")
+            .route(web::get().to(metrics_cache))
+            .default_service(web::to(super::not_allowed("GET"))),
+    )
+    .service(
+        web::resource("/cache/invalidate")
+            .route(web::post().to(invalidate))
+            .default_service(web::to(super::not_allowed("POST"))),
+    );
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedisMetrics {
+    pub connected: bool,
+    #[schema(value_type = Object)]
+    pub memory: RedisMemory,
+}
+
+/// `{"cache":{...},"redis":{...}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheMetrics {
+    #[schema(value_type = Object)]
+    pub cache: CacheStats,
+    pub redis: RedisMetrics,
+}
+
+/// Cache counters per tier, the breaker, and Redis memory.
+#[utoipa::path(get, path = "/admin/metrics/cache", tag = "admin",
+    responses((status = 200, description = "Cache and Redis metrics", body = CacheMetrics)))]
+pub async fn metrics_cache(state: web::Data<AppState>) -> HttpResponse {
+    let (cache, memory) = tokio::join!(state.cache.stats(), state.redis.memory_info());
+    let redis = match memory {
+        Ok(memory) => RedisMetrics {
+            connected: true,
+            memory,
+        },
+        Err(_) => RedisMetrics {
+            connected: false,
+            memory: RedisMemory::default(),
+        },
+    };
+    HttpResponse::Ok().json(CacheMetrics { cache, redis })
+}
+
+/// Invalidates by `pattern`, `tag`, `key`, or `all`, on every instance.
+#[utoipa::path(post, path = "/admin/cache/invalidate", tag = "admin",
+    request_body(content = Object, description = r#"Exactly one of {"pattern":"products:list:*"}, {"tag":"category:books"}, {"key":"products:1"}, {"all":true}"#),
+    responses(
+        (status = 200, description = "Invalidated", body = MessageResponse),
+        (status = 400, description = "None, several, or a bad target", body = ErrorBody),
+    ))]
+pub async fn invalidate(
+    body: web::Json<Value>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let target = parse_target(&body)?;
+    let n = state.cache.invalidate(vec![target]).await;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        success: true,
+        message: format!("Invalidated {n} keys"),
+    }))
+}
+
+/// Exactly one target; names non-empty and bounded; a pattern of only `*` needs `all`.
+fn parse_target(body: &Value) -> Result<Target, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(bad("the body must be a JSON object"));
+    };
+    let mut targets = Vec::new();
+    for (field, value) in map {
+        let target = match (field.as_str(), value) {
+            ("all", Value::Bool(true)) => Target::All,
+            ("all", _) => return Err(bad("`all` must be true")),
+            ("pattern" | "tag" | "key", Value::String(s)) => {
+                if s.is_empty() || s.len() > MAX_NAME {
+                    return Err(bad(&format!("`{field}` must be 1..={MAX_NAME} characters")));
+                }
+                match field.as_str() {
+                    "pattern" if is_match_all(s) => {
+                        return Err(bad(r#"a pattern matching everything needs {"all":true}"#))
+                    }
+                    "pattern" => Target::Pattern(s.clone()),
+                    "tag" => Target::Tag(s.clone()),
+                    _ => Target::Key(s.clone()),
+                }
+            }
+            ("pattern" | "tag" | "key", _) => {
+                return Err(bad(&format!("`{field}` must be a string")))
+            }
+            (other, _) => return Err(bad(&format!("unknown field `{other}`"))),
+        };
+        targets.push(target);
+    }
+    match <[Target; 1]>::try_from(targets) {
+        Ok([target]) => Ok(target),
+        Err(_) => Err(bad(
+            "give exactly one of pattern, tag, key or all (all must be true)",
+        )),
+    }
+}
+
+fn bad(message: &str) -> ApiError {
+    ApiError::BadRequest(message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn exactly_one_target_is_accepted() {
+        assert_eq!(
+            parse_target(&json!({"pattern": "products:list:*"})).unwrap(),
+            Target::Pattern("products:list:*".into())
+        );
+        assert_eq!(
+            parse_target(&json!({"tag": "category:books"})).unwrap(),
+            Target::Tag("category:books".into())
+        );
+        assert_eq!(parse_target(&json!({"all": true})).unwrap(), Target::All);
+        for bad in [
+            json!({}),
+            json!({"pattern": "*"}),
+            json!({"pattern": "**"}),
+            json!({"all": false}),
+            json!({"key": ""}),
+            json!({"key": 1}),
+            json!({"tag": "a", "key": "b"}),
+            json!({"nope": 1}),
+            json!([1]),
+        ] {
+            assert!(parse_target(&bad).is_err(), "{bad} should be refused");
+        }
+    }
+}
