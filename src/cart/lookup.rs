@@ -1,5 +1,7 @@
 //! How the cart reads a product's name and price: the one place to point at the cache.
 
+use crate::cache::WorkerCache;
+use crate::catalog;
 use crate::db::{self, products};
 use crate::domain::Price;
 use crate::error::ApiError;
@@ -13,9 +15,22 @@ pub struct CartProduct {
     pub active: bool,
 }
 
-/// The product with this id, active or not. Reads PostgreSQL for now; switching the cart
-/// to the two-level cache is a change to this function only.
-pub async fn product(state: &AppState, id: i64) -> Result<Option<CartProduct>, ApiError> {
+/// The product with this id, active or not. Active products come through the two-level
+/// cache (the common case: an L1 hit); only a product the cache does not know (missing
+/// or inactive, which the cache never stores) costs a PostgreSQL query, which tells the
+/// two apart.
+pub async fn product(
+    state: &AppState,
+    cache: &WorkerCache,
+    id: i64,
+) -> Result<Option<CartProduct>, ApiError> {
+    if let Some(product) = catalog::get_product(cache, id).await? {
+        return Ok(Some(CartProduct {
+            name: product.name,
+            price: product.price,
+            active: true,
+        }));
+    }
     let mut conn = db::pool::connection(&state.db).await?;
     Ok(products::find(&mut conn, id).await?.map(|row| CartProduct {
         name: row.name,

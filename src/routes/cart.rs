@@ -7,6 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::CurrentUser;
+use crate::cache::WorkerCache;
 use crate::cart::store::{self, Owner};
 use crate::cart::{lookup, Cart, CartError};
 use crate::error::{ApiError, ErrorBody, FieldError};
@@ -61,11 +62,15 @@ fn int_field(
         })
 }
 
-async fn view(state: &AppState, cart: &Cart) -> Result<HttpResponse, ApiError> {
+async fn view(
+    state: &AppState,
+    cache: &WorkerCache,
+    cart: &Cart,
+) -> Result<HttpResponse, ApiError> {
     let mut lines = Vec::with_capacity(cart.lines.len());
     let mut total_cents: i64 = 0;
     for line in &cart.lines {
-        let product = lookup::product(state, line.product_id)
+        let product = lookup::product(state, cache, line.product_id)
             .await?
             .filter(|p| p.active);
         let line_cents = product
@@ -95,9 +100,10 @@ pub async fn get(
     user: Option<CurrentUser>,
     session: Session,
     state: web::Data<AppState>,
+    cache: web::Data<WorkerCache>,
 ) -> Result<HttpResponse, ApiError> {
     let cart = store::load(&state.redis, &session, owner(&user)).await?;
-    view(&state, &cart).await
+    view(&state, &cache, &cart).await
 }
 
 /// Adds a quantity of an active product, merging with its line (capped at 999).
@@ -113,10 +119,11 @@ pub async fn add(
     user: Option<CurrentUser>,
     session: Session,
     state: web::Data<AppState>,
+    cache: web::Data<WorkerCache>,
 ) -> Result<HttpResponse, ApiError> {
     let product_id = int_field(&body, "productId", 1..=i64::MAX)?;
     let quantity = int_field(&body, "quantity", 1..=999)? as u32;
-    let product = lookup::product(&state, product_id)
+    let product = lookup::product(&state, &cache, product_id)
         .await?
         .ok_or(ApiError::NotFound("Product not found"))?;
     if !product.active {
@@ -129,7 +136,7 @@ pub async fn add(
     let mut cart = store::load(&state.redis, &session, owner).await?;
     cart.add(product_id, quantity)?;
     store::save(&state.redis, &session, owner, &cart).await?;
-    view(&state, &cart).await
+    view(&state, &cache, &cart).await
 }
 
 /// Sets a line's quantity; 0 removes the line.
@@ -146,9 +153,10 @@ pub async fn set_quantity(
     user: Option<CurrentUser>,
     session: Session,
     state: web::Data<AppState>,
+    cache: web::Data<WorkerCache>,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = int_field(&body, "quantity", 0..=999)? as u32;
-    change(&state, &session, owner(&user), |cart| {
+    change(&state, &cache, &session, owner(&user), |cart| {
         cart.set(*product_id, quantity)
     })
     .await
@@ -166,8 +174,9 @@ pub async fn remove(
     user: Option<CurrentUser>,
     session: Session,
     state: web::Data<AppState>,
+    cache: web::Data<WorkerCache>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &session, owner(&user), |cart| {
+    change(&state, &cache, &session, owner(&user), |cart| {
         cart.remove(*product_id)
     })
     .await
@@ -180,8 +189,9 @@ pub async fn clear(
     user: Option<CurrentUser>,
     session: Session,
     state: web::Data<AppState>,
+    cache: web::Data<WorkerCache>,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &session, owner(&user), |cart| {
+    change(&state, &cache, &session, owner(&user), |cart| {
         cart.lines.clear();
         Ok(())
     })
@@ -190,6 +200,7 @@ pub async fn clear(
 
 async fn change(
     state: &AppState,
+    cache: &WorkerCache,
     session: &Session,
     owner: Owner,
     edit: impl FnOnce(&mut Cart) -> Result<(), CartError>,
@@ -197,5 +208,5 @@ async fn change(
     let mut cart = store::load(&state.redis, session, owner).await?;
     edit(&mut cart)?;
     store::save(&state.redis, session, owner, &cart).await?;
-    view(state, &cart).await
+    view(state, cache, &cart).await
 }

@@ -209,3 +209,43 @@ async fn the_anonymous_cart_merges_into_the_users_at_login_and_survives_logout()
     );
     assert_eq!(lines(&cart(&app, &device_two).await), [(1, 8), (2, 1)]);
 }
+
+#[actix_web::test]
+async fn the_cart_reads_products_through_the_cache() {
+    let app = spawn_app().await;
+    app.seed(3).await;
+    let shopper = app.anonymous_client();
+    assert_eq!(
+        add(&app, &shopper, json!({"productId": 2, "quantity": 1}))
+            .await
+            .status(),
+        200
+    );
+    let metrics = || async {
+        let m: Value = app
+            .token_client()
+            .get(app.url("/admin/metrics/cache"))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        let hits = m["cache"]["l1"]["hits"].as_u64().expect("l1 hits")
+            + m["cache"]["l2"]["hits"].as_u64().expect("l2 hits");
+        (hits, m["cache"]["dbQueries"].as_u64().expect("dbQueries"))
+    };
+    let (hits_before, queries_before) = metrics().await;
+    for _ in 0..3 {
+        assert_eq!(cart(&app, &shopper).await["cart"][0]["productId"], 2);
+    }
+    let (hits_after, queries_after) = metrics().await;
+    assert!(
+        hits_after >= hits_before + 3,
+        "{hits_before} -> {hits_after}"
+    );
+    assert_eq!(
+        queries_after, queries_before,
+        "no database query for the cart view"
+    );
+}
