@@ -1,81 +1,13 @@
 //! Faults: a private redis-server killed under load (never the shared one), Redis down
 //! at start-up, PostgreSQL gone while entries are stale.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::cache::{metrics, subscribed, x_cache};
 use crate::helpers::{spawn_app_from, spawn_app_with, TestApp};
-
-/// A redis-server of this test's own, killed on drop.
-struct PrivateRedis {
-    port: u16,
-    child: Child,
-}
-
-impl PrivateRedis {
-    fn start_on(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        PrivateRedis { port, child }
-    }
-
-    fn start() -> PrivateRedis {
-        PrivateRedis::start_on(free_port())
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Waits (bounded) until it answers PING.
-    async fn ready(&self) {
-        let client = redis::Client::open(self.url()).expect("client");
-        for _ in 0..100 {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                let pong: redis::RedisResult<String> =
-                    redis::cmd("PING").query_async(&mut conn).await;
-                if pong.is_ok() {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("private redis-server did not start");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use crate::private_redis::{free_port, PrivateRedis};
 
 async fn breaker_state(app: &TestApp) -> String {
     metrics(app).await["cache"]["breaker"]["state"]

@@ -12,5 +12,6 @@ mod errors;
 mod health;
 mod helpers;
 mod openapi;
+mod private_redis;
 mod products;
 mod rate_limit;

@@ -1,8 +1,6 @@
 //! The rate limiter against real Redis: exact counts, the sliding window, several
 //! policies per route, two instances sharing Redis, headers, spoofing, and Redis dying.
 
-use std::process::{Child, Command, Stdio};
-
 use catalog_cache::configuration::{PolicySettings, RateLimitFallback, Settings};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -10,6 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::{
     assert_error, spawn_app_from, spawn_app_with, test_settings, TestApp, PASSWORD,
 };
+use crate::private_redis::PrivateRedis;
 
 fn policy(name: &str, method: &str, path: &str, limit: u32, window_secs: u64) -> PolicySettings {
     PolicySettings {
@@ -266,69 +265,9 @@ async fn login_attempts_are_limited_per_email_across_addresses() {
     assert_eq!(body["data"]["role"], "admin");
 }
 
-/// A redis-server of the test's own, so it can be killed.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    async fn start() -> OwnRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        // Owned at once, so its Drop kills the server even if the wait below fails.
-        let server = OwnRedis { child, port };
-        let url = format!("redis://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(url.as_str()) {
-                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                    let pong: redis::RedisResult<String> =
-                        redis::cmd("PING").query_async(&mut conn).await;
-                    if pong.is_ok() {
-                        return server;
-                    }
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("redis-server on {port} did not answer");
-    }
-
-    fn url(&self) -> SecretString {
-        SecretString::from(format!("redis://127.0.0.1:{}", self.port))
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn limiter_without_redis(fallback: RateLimitFallback) -> (TestApp, OwnRedis) {
-    let mut redis = OwnRedis::start().await;
-    let url = redis.url();
+async fn limiter_without_redis(fallback: RateLimitFallback) -> (TestApp, PrivateRedis) {
+    let mut redis = PrivateRedis::start_ready().await;
+    let url = SecretString::from(redis.url());
     let app = spawn_app_with(|s| {
         limited(s, vec![policy("list", "GET", "/api/products", 2, 3600)]);
         s.rate_limit.fallback = fallback;
@@ -400,8 +339,8 @@ async fn the_default_policies_follow_the_reference_numbers() {
 
 #[actix_web::test]
 async fn while_redis_is_down_a_session_request_is_a_json_503_and_others_are_served() {
-    let mut redis = OwnRedis::start().await;
-    let url = redis.url();
+    let mut redis = PrivateRedis::start_ready().await;
+    let url = SecretString::from(redis.url());
     let app = spawn_app_with(|s| s.redis.url = url).await;
     app.seed(1).await;
     assert_eq!(app.get("/api/auth/me").await.status(), 200);
