@@ -40,10 +40,11 @@ echo "== peers (a writable copy at $PEERS)"
 if [ ! -d "$PEERS" ]; then cp -r "$SHARED_PEERS" "$PEERS"; chmod -R u+w "$PEERS"; fi
 (cd "$PEERS/actix-floor" && cargo build --release --quiet)
 redis-cli --scan --pattern 'rate:*' | xargs -r redis-cli del >/dev/null
+declare -A PEER_PID=()
 PORT=3000 RATE_LIMIT_MAX=100000000 "$PEERS/express-seed/run.sh" > "$OUT/express-seed.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); PEER_PID[express-seed]=$!
 PORT=3100 "$PEERS/actix-floor/run.sh" > "$OUT/actix-floor.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); PEER_PID[actix-floor]=$!
 
 echo "== catalog-cache (release)"
 cargo build --release --quiet
@@ -55,10 +56,11 @@ export APP__LOG__LEVEL=warn
 export HOST=127.0.0.1
 $BIN seed --products 10000
 redis-cli --scan --pattern 'ccbench*' | xargs -r redis-cli del >/dev/null
+declare -A PID_OF=()
 start_cc() { # NAME PORT PREFIX extra env...
   local name=$1 port=$2 prefix=$3; shift 3
   env PORT="$port" REDIS_PREFIX="$prefix" APP__RATE_LIMIT__ENABLED=false APP__SEED__DEMO_PRODUCTS=0 "$@" $BIN serve > "$OUT/$name.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); PID_OF[$name]=$!
 }
 start_cc cc 8090 ccbench1:
 start_cc cc-nol1 8091 ccbench2: APP__CACHE__L1_ENABLED=false
@@ -130,4 +132,19 @@ med() { awk -F'\t' -v s="$1" '$1 == s {print $3}' "$OUT/runs.tsv" | sort -n | aw
   echo "| cc-l1 / express-id | $(echo "scale=1; $(med cc-l1) / $(med express-id)" | bc) |"
   echo "| cc-limited / cc-l1 | $(echo "scale=3; $(med cc-limited) / $(med cc-l1)" | bc) |"
   echo "| cc-list / express-list | $(echo "scale=1; $(med cc-list) / $(med express-list)" | bc) |"
+} | tee -a "$OUT/summary.md"
+
+echo "== memory (VmHWM: peak RSS over the whole run; VmRSS: now)"
+{
+  echo
+  echo "| server | peak RSS (VmHWM) | RSS at the end |"
+  echo "|---|---:|---:|"
+  for name in express-seed actix-floor; do
+    pid=${PEER_PID[$name]}
+    echo "| $name | $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status) | $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status) |"
+  done
+  for name in cc cc-nol1 cc-nocache cc-limited; do
+    pid=${PID_OF[$name]}
+    echo "| catalog-cache $name | $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status) | $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status) |"
+  done
 } | tee -a "$OUT/summary.md"

@@ -14,6 +14,9 @@
 pub mod breaker;
 pub mod info;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,6 +96,15 @@ impl RedisError {
     }
 }
 
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Per-thread connections (see `run_local`), keyed by client id because tests run
+    /// several apps, each with its own client, in one process.
+    static THREAD_CONNECTIONS: RefCell<HashMap<u64, ConnectionManager>> =
+        RefCell::new(HashMap::new());
+}
+
 /// A cheap, cloneable handle on the shared Redis connection.
 #[derive(Clone)]
 pub struct RedisClient {
@@ -100,6 +112,8 @@ pub struct RedisClient {
 }
 
 struct Inner {
+    /// Tells this client's per-thread connections from another client's in one process.
+    id: u64,
     client: redis::Client,
     connection: OnceCell<ConnectionManager>,
     keyspace: Keyspace,
@@ -123,6 +137,7 @@ impl RedisClient {
         let client = redis::Client::open(settings.url.expose_secret())?;
         let redis = RedisClient {
             inner: Arc::new(Inner {
+                id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
                 client,
                 connection: OnceCell::new(),
                 keyspace: Keyspace::new(&settings.prefix),
@@ -151,6 +166,13 @@ impl RedisClient {
         if self.inner.connection.initialized() {
             return Ok(());
         }
+        let manager = self.new_manager().await?;
+        let _ = self.inner.connection.set(manager);
+        Ok(())
+    }
+
+    /// Opens a `ConnectionManager` whose I/O task runs on the calling thread's runtime.
+    async fn new_manager(&self) -> Result<ConnectionManager, RedisError> {
         // Connecting may take longer than one command; allow a few command timeouts.
         let connect_timeout = (self.inner.timeout * 10).max(Duration::from_millis(500));
         let config = ConnectionManagerConfig::new()
@@ -163,8 +185,21 @@ impl RedisClient {
         )
         .await
         .map_err(|_| RedisError::Timeout)??;
-        let _ = self.inner.connection.set(manager);
-        Ok(())
+        Ok(manager)
+    }
+
+    /// This thread's own connection for this client, opened on first use. Not before the
+    /// shared connection exists: while Redis is down, calls fail at once instead of every
+    /// thread dialling on every call.
+    async fn thread_connection(&self) -> Result<ConnectionManager, RedisError> {
+        let id = self.inner.id;
+        if let Some(conn) = THREAD_CONNECTIONS.with(|m| m.borrow().get(&id).cloned()) {
+            return Ok(conn);
+        }
+        self.connection()?;
+        let manager = self.new_manager().await?;
+        THREAD_CONNECTIONS.with(|m| m.borrow_mut().insert(id, manager.clone()));
+        Ok(manager)
     }
 
     pub fn keyspace(&self) -> &Keyspace {
@@ -200,7 +235,37 @@ impl RedisClient {
         if !self.breaker().allow(Instant::now()) {
             return Err(RedisError::CircuitOpen);
         }
-        let result = match self.connection() {
+        let connection = self.connection();
+        self.guarded(connection, f).await
+    }
+
+    /// Like [`run`](Self::run), but over a connection of the calling thread's own, whose
+    /// I/O is driven by this thread's runtime: a per-request call from an actix worker
+    /// (the rate limiter's) then never waits for another thread to wake up. Measured in
+    /// docs/PERFORMANCE.md.
+    pub async fn run_local<T, F, Fut>(&self, f: F) -> Result<T, RedisError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.breaker().allow(Instant::now()) {
+            return Err(RedisError::CircuitOpen);
+        }
+        let connection = self.thread_connection().await;
+        self.guarded(connection, f).await
+    }
+
+    /// Runs `f` within the timeout and tells the breaker how it went.
+    async fn guarded<T, F, Fut>(
+        &self,
+        connection: Result<ConnectionManager, RedisError>,
+        f: F,
+    ) -> Result<T, RedisError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let result = match connection {
             Ok(conn) => tokio::time::timeout(self.inner.timeout, f(conn))
                 .await
                 .map_err(|_| RedisError::Timeout)

@@ -89,16 +89,22 @@ impl Application {
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: that worker's own L1 actor.
             let worker_cache = web::Data::new(factory_cache.start_worker());
+            // And its own limiter actor, when the limiter is on.
+            let worker_limiter = state
+                .rate_limit
+                .as_ref()
+                .map(|l| web::Data::new(l.start_worker()));
             // Outermost last: request id, session errors as JSON, the session itself,
             // the session's lifetime checks, then the rate limiter (which needs the user).
-            App::new()
-                .wrap(from_fn(rate_limit))
+            let mut app = App::new().app_data(state.clone()).app_data(worker_cache);
+            if let Some(limiter) = worker_limiter {
+                app = app.app_data(limiter);
+            }
+            app.wrap(from_fn(rate_limit))
                 .wrap(from_fn(session_guard))
                 .wrap(session_middleware(&state, session_key.clone()))
                 .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
-                .app_data(state.clone())
-                .app_data(worker_cache)
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use crate::auth::session::SessionUser;
 use crate::error::ApiError;
 use crate::ratelimit::policy::{IdentityKind, Policy};
-use crate::ratelimit::{headers, Check, CheckKey, RateLimit};
+use crate::ratelimit::{headers, Check, CheckKey, RateLimit, WorkerLimiter};
 use crate::redis_client::Keyspace;
 use crate::startup::AppState;
 
@@ -54,7 +54,10 @@ pub async fn rate_limit(
     if keys.is_empty() {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let decision = match limit.limiter.send(Check { keys }).await {
+    let Some(limiter) = req.app_data::<web::Data<WorkerLimiter>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let decision = match limiter.0.send(Check { keys }).await {
         Ok(decision) => decision,
         Err(e) => {
             // Only when the actor is gone (shutdown): do not fail the request for it.

@@ -1,11 +1,16 @@
 //! The `RateLimiter` actor: one Lua script round trip per check, or the fallback.
 //!
-//! The Redis call runs as an actor future that does not hold the actor, so checks
-//! overlap; only the local fallback (plain memory) touches actor state. The mailbox is
-//! bounded, and `Addr::send` waits for room, so a flood slows callers rather than
-//! growing a queue.
+//! One actor per actix worker, started on that worker's thread, calling Redis over that
+//! thread's own connection (`RedisClient::run_local`): a check involves no other thread
+//! (measured in docs/PERFORMANCE.md). The Redis call runs as an actor future that does not
+//! hold the actor, so checks overlap. The mailbox is bounded, and `Addr::send` waits for
+//! room, so a flood slows callers rather than growing a queue.
+//!
+//! The local fallback is shared by the instance's actors behind a mutex, so the
+//! per-instance limit holds while Redis is down; it is touched only then, so the lock
+//! costs nothing on the normal path.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -38,21 +43,26 @@ pub struct RateLimiter {
     redis: RedisClient,
     script: Arc<redis::Script>,
     fallback: RateLimitFallback,
-    local: LocalLimiter,
+    local: Arc<Mutex<LocalLimiter>>,
     instance: String,
     sequence: u64,
     stats: Arc<LimiterStats>,
 }
 
 impl RateLimiter {
-    pub fn new(redis: RedisClient, fallback: RateLimitFallback, stats: Arc<LimiterStats>) -> Self {
+    pub fn new(
+        redis: RedisClient,
+        fallback: RateLimitFallback,
+        stats: Arc<LimiterStats>,
+        local: Arc<Mutex<LocalLimiter>>,
+    ) -> Self {
         RateLimiter {
             redis,
             script: Arc::new(redis::Script::new(include_str!("script.lua"))),
             fallback,
-            local: LocalLimiter::default(),
-            // Members are `instance:sequence`: unique across instances and within one
-            // millisecond, unlike the reference design's bare timestamp.
+            local,
+            // Members are `actor-id:sequence`: unique across actors and instances and
+            // within one millisecond, unlike the reference design's bare timestamp.
             instance: uuid::Uuid::new_v4().simple().to_string(),
             sequence: 0,
             stats,
@@ -73,7 +83,11 @@ impl RateLimiter {
                         window_ms: k.window_ms,
                     })
                     .collect();
-                Some(self.local.check(&checks, Instant::now()))
+                let mut local = self
+                    .local
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Some(local.check(&checks, Instant::now()))
             }
         }
     }
@@ -125,7 +139,7 @@ impl Handler<Check> for RateLimiter {
         let ask = keys.clone();
         let call = async move {
             let raw: Result<Vec<i64>, RedisError> = redis
-                .run(|mut c| async move {
+                .run_local(|mut c| async move {
                     let mut invocation = script.prepare_invoke();
                     for k in &ask {
                         invocation.key(&k.key);

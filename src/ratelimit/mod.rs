@@ -15,15 +15,16 @@ pub mod local;
 pub mod policy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use actix::{Actor, Addr};
 
 pub use actor::{Check, CheckKey, RateLimiter};
 use identity::TrustedProxies;
+use local::LocalLimiter;
 use policy::Policies;
 
-use crate::configuration::RateLimitSettings;
+use crate::configuration::{RateLimitFallback, RateLimitSettings};
 use crate::redis_client::RedisClient;
 
 /// One policy's state after a check.
@@ -57,17 +58,24 @@ impl LimiterStats {
     }
 }
 
-/// What the middleware needs: the actor, the policies and who to believe.
+/// What the middleware needs: the policies and who to believe, plus what each worker's
+/// limiter actor is built from.
 #[derive(Clone)]
 pub struct RateLimit {
-    pub limiter: Addr<RateLimiter>,
     pub policies: Policies,
     pub proxies: TrustedProxies,
     pub stats: Arc<LimiterStats>,
+    redis: RedisClient,
+    fallback: RateLimitFallback,
+    local: Arc<Mutex<LocalLimiter>>,
 }
 
+/// The limiter actor of the worker a request runs on (registered as app data).
+#[derive(Clone)]
+pub struct WorkerLimiter(pub Addr<RateLimiter>);
+
 impl RateLimit {
-    /// Starts the limiter actor on the current arbiter; `None` when switched off.
+    /// The instance's limiter settings; `None` when switched off.
     pub fn start(settings: &RateLimitSettings, redis: RedisClient) -> anyhow::Result<Option<Self>> {
         if !settings.enabled {
             return Ok(None);
@@ -75,12 +83,26 @@ impl RateLimit {
         let policies = Policies::from_settings(settings)?;
         let proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
         let stats = Arc::new(LimiterStats::default());
-        let limiter = RateLimiter::new(redis, settings.fallback, stats.clone()).start();
         Ok(Some(RateLimit {
-            limiter,
             policies,
             proxies,
             stats,
+            redis,
+            fallback: settings.fallback,
+            local: Arc::new(Mutex::new(LocalLimiter::default())),
         }))
+    }
+
+    /// Starts a limiter actor on the current (worker) thread.
+    pub fn start_worker(&self) -> WorkerLimiter {
+        WorkerLimiter(
+            RateLimiter::new(
+                self.redis.clone(),
+                self.fallback,
+                self.stats.clone(),
+                self.local.clone(),
+            )
+            .start(),
+        )
     }
 }
