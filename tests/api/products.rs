@@ -28,19 +28,36 @@ async fn get_returns_the_product_with_every_field() {
 }
 
 #[actix_web::test]
-async fn missing_and_inactive_products_are_404() {
+async fn missing_and_inactive_products_are_404_except_inactive_ones_for_admins() {
     let app = spawn_app().await;
-    assert_error(app.get("/api/products/999").await, 404, "not_found").await;
+    let anonymous = app.anonymous_client();
+    let get = |path: String| {
+        let client = anonymous.clone();
+        let url = app.url(&path);
+        async move { client.get(url).send().await.expect("sent") }
+    };
+    assert_error(get("/api/products/999".into()).await, 404, "not_found").await;
     let mut body = lamp();
     body["isActive"] = json!(false);
     let hidden = app.create_product(body).await;
-    let err = assert_error(
-        app.get(&format!("/api/products/{}", hidden["id"])).await,
-        404,
-        "not_found",
-    )
-    .await;
+    let path = format!("/api/products/{}", hidden["id"]);
+    let err = assert_error(get(path.clone()).await, 404, "not_found").await;
     assert_eq!(err["error"]["message"], "Product not found");
+
+    // The admin (app.client) reads it, uncached, and it stays hidden from others.
+    let response = app.get(&path).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["isActive"], false);
+    assert_error(get(path).await, 404, "not_found").await;
+    assert_error(app.get("/api/products/999").await, 404, "not_found").await;
 }
 
 #[actix_web::test]
