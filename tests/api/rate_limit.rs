@@ -346,7 +346,12 @@ async fn while_redis_is_down_a_session_request_is_a_json_503_and_others_are_serv
     assert_eq!(app.get("/api/auth/me").await.status(), 200);
     redis.kill();
     // The admin client carries a session cookie: its session cannot be loaded.
-    let body = assert_error(app.get("/api/auth/me").await, 503, "service_unavailable").await;
+    let response = app.get("/api/auth/me").await;
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "the 503 carries the request id"
+    );
+    let body = assert_error(response, 503, "service_unavailable").await;
     assert!(!body.to_string().contains("redis::"), "{body}");
     // A request without a session does not need Redis.
     let anonymous = get(&app, &app.anonymous_client(), "/api/products/1").await;
