@@ -321,12 +321,13 @@ async fn the_cookie_is_httponly_lax_and_secure_in_production() {
 
 #[actix_web::test]
 async fn a_session_ends_at_its_absolute_lifetime_however_active() {
-    let app = spawn_app_with(|s| s.session.absolute_lifetime_secs = 1).await;
+    // Long enough for a login and one request on a loaded machine, short for a test.
+    let app = spawn_app_with(|s| s.session.absolute_lifetime_secs = 3).await;
     app.register_and_login("old@example.com", PASSWORD).await;
     let cookie =
         session_cookie(&app, &login_raw(&app, "old@example.com", None).await).expect("cookie");
     assert_eq!(me_with(&app, &cookie).await.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_error(me_with(&app, &cookie).await, 401, "unauthorized").await;
 }
 

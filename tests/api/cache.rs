@@ -243,8 +243,16 @@ async fn deactivating_a_product_hides_it_at_once() {
         app.put_json(P1, &json!({"isActive": false})).await.status(),
         200
     );
-    assert_eq!(app.get(P1).await.status(), 404);
-    let list: Value = app.get(ELECTRONICS).await.json().await.expect("json");
+    // Hidden from everyone but admins (app.client is one): ask as an anonymous client.
+    let anonymous = app.anonymous_client();
+    let get = |path: &str| anonymous.get(app.url(path)).send();
+    assert_eq!(get(P1).await.expect("sent").status(), 404);
+    let list: Value = get(ELECTRONICS)
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["total"], 0);
 }
 
