@@ -32,7 +32,8 @@ use crate::redis_client::RedisClient;
 pub struct PolicyState {
     /// Requests left in the window (after this one, if it was allowed).
     pub remaining: u64,
-    /// Milliseconds until a slot frees (the oldest counted request leaves the window).
+    /// With no request left: milliseconds until the next slot frees. Otherwise:
+    /// milliseconds until the quota is whole again (see `script.lua`).
     pub reset_ms: u64,
 }
 
