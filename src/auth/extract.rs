@@ -9,6 +9,7 @@ use actix_web::dev::{Extensions, Payload};
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
 
 use super::accounts::Account;
 use super::session::SessionUser;
@@ -74,12 +75,10 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Compares without an early exit, so the time taken does not tell how much matched.
+/// Compares in constant time (`subtle`), so the time taken does not tell how much of a
+/// guessed token matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 impl FromRequest for CurrentUser {
