@@ -155,24 +155,33 @@ async fn delete(redis: &RedisClient, keys: Vec<String>) -> Result<u64, RedisErro
         .await
 }
 
+/// One `SCAN` step (never `KEYS`): the next cursor and a batch of matching keys.
+async fn scan_step(
+    redis: &RedisClient,
+    pattern: &str,
+    cursor: u64,
+) -> Result<(u64, Vec<String>), RedisError> {
+    let pattern = pattern.to_string();
+    redis
+        .run(|mut c| async move {
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(SCAN_BATCH)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+}
+
 /// SCAN (never KEYS) for the prefixed pattern, deleting each batch.
 async fn delete_matching(redis: &RedisClient, pattern: &str) -> Result<u64, RedisError> {
     let mut cursor: u64 = 0;
     let mut deleted = 0;
     loop {
-        let (pattern, from) = (pattern.to_string(), cursor);
-        let (next, keys): (u64, Vec<String>) = redis
-            .run(|mut c| async move {
-                redis::cmd("SCAN")
-                    .arg(from)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_BATCH)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let (next, keys) = scan_step(redis, pattern, cursor).await?;
         deleted += delete(redis, keys).await?;
         if next == 0 {
             return Ok(deleted);
@@ -190,19 +199,7 @@ pub async fn count_entries(redis: &RedisClient) -> Result<u64, RedisError> {
     let mut cursor: u64 = 0;
     let mut count = 0;
     for _ in 0..COUNT_STEPS {
-        let (pattern, from) = (pattern.clone(), cursor);
-        let (next, keys): (u64, Vec<String>) = redis
-            .run(|mut c| async move {
-                redis::cmd("SCAN")
-                    .arg(from)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_BATCH)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let (next, keys) = scan_step(redis, &pattern, cursor).await?;
         count += keys.len() as u64;
         if next == 0 {
             break;
