@@ -14,7 +14,7 @@
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
-#![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
 pub mod cache;

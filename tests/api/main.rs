@@ -1,5 +1,7 @@
 //! Black-box tests over real HTTP, PostgreSQL and Redis: one test binary.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod auth;
 mod cache;
 mod cache_admin;
