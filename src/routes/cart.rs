@@ -1,7 +1,9 @@
 //! `/api/cart`: the session's cart, or the signed-in user's.
 
 use actix_session::Session;
-use actix_web::{web, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -36,9 +38,81 @@ pub struct CartResponse {
     pub total: f64,
 }
 
-fn owner(user: &Option<CurrentUser>) -> Owner {
-    user.as_ref()
-        .map_or(Owner::Anonymous, |u| Owner::User(u.0.id))
+/// What every cart handler needs: whose cart it is, the session holding an anonymous
+/// one, and where product names and prices are read (through the cache).
+pub struct CartContext {
+    owner: Owner,
+    session: Session,
+    state: web::Data<AppState>,
+    cache: web::Data<WorkerCache>,
+}
+
+impl FromRequest for CartContext {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parts = <(
+            Option<CurrentUser>,
+            Session,
+            web::Data<AppState>,
+            web::Data<WorkerCache>,
+        )>::from_request(req, payload);
+        Box::pin(async move {
+            let (user, session, state, cache) = parts.await?;
+            Ok(CartContext {
+                owner: user.map_or(Owner::Anonymous, |u| Owner::User(u.0.id)),
+                session,
+                state,
+                cache,
+            })
+        })
+    }
+}
+
+impl CartContext {
+    async fn load(&self) -> Result<Cart, ApiError> {
+        store::load(&self.state.redis, &self.session, self.owner).await
+    }
+
+    /// Loads the cart, applies `edit`, saves it and answers with the new view.
+    async fn change(
+        &self,
+        edit: impl FnOnce(&mut Cart) -> Result<(), CartError>,
+    ) -> Result<HttpResponse, ApiError> {
+        let mut cart = self.load().await?;
+        edit(&mut cart)?;
+        store::save(&self.state.redis, &self.session, self.owner, &cart).await?;
+        self.view(&cart).await
+    }
+
+    /// The cart with each line's name, unit price and total, and the cart's total.
+    async fn view(&self, cart: &Cart) -> Result<HttpResponse, ApiError> {
+        let mut lines = Vec::with_capacity(cart.lines.len());
+        let mut total_cents: i64 = 0;
+        for line in &cart.lines {
+            let product = lookup::product(&self.state, &self.cache, line.product_id)
+                .await?
+                .filter(|p| p.active);
+            let line_cents = product
+                .as_ref()
+                .map(|p| p.price.cents() * i64::from(line.quantity));
+            total_cents += line_cents.unwrap_or(0);
+            lines.push(CartLineView {
+                product_id: line.product_id,
+                quantity: line.quantity,
+                unit_price: product.as_ref().map(|p| p.price.as_f64()),
+                name: product.map(|p| p.name),
+                line_total: line_cents.map(|c| c as f64 / 100.0),
+                available: line_cents.is_some(),
+            });
+        }
+        Ok(HttpResponse::Ok().json(CartResponse {
+            success: true,
+            cart: lines,
+            total: total_cents as f64 / 100.0,
+        }))
+    }
 }
 
 /// An integer field of the body in `range`, or a 422 naming it.
@@ -62,48 +136,12 @@ fn int_field(
         })
 }
 
-async fn view(
-    state: &AppState,
-    cache: &WorkerCache,
-    cart: &Cart,
-) -> Result<HttpResponse, ApiError> {
-    let mut lines = Vec::with_capacity(cart.lines.len());
-    let mut total_cents: i64 = 0;
-    for line in &cart.lines {
-        let product = lookup::product(state, cache, line.product_id)
-            .await?
-            .filter(|p| p.active);
-        let line_cents = product
-            .as_ref()
-            .map(|p| p.price.cents() * i64::from(line.quantity));
-        total_cents += line_cents.unwrap_or(0);
-        lines.push(CartLineView {
-            product_id: line.product_id,
-            quantity: line.quantity,
-            unit_price: product.as_ref().map(|p| p.price.as_f64()),
-            name: product.map(|p| p.name),
-            line_total: line_cents.map(|c| c as f64 / 100.0),
-            available: line_cents.is_some(),
-        });
-    }
-    Ok(HttpResponse::Ok().json(CartResponse {
-        success: true,
-        cart: lines,
-        total: total_cents as f64 / 100.0,
-    }))
-}
-
 /// The cart with names, unit prices and a total.
 #[utoipa::path(get, path = "/api/cart", tag = "cart",
     responses((status = 200, description = "The cart", body = CartResponse)))]
-pub async fn get(
-    user: Option<CurrentUser>,
-    session: Session,
-    state: web::Data<AppState>,
-    cache: web::Data<WorkerCache>,
-) -> Result<HttpResponse, ApiError> {
-    let cart = store::load(&state.redis, &session, owner(&user)).await?;
-    view(&state, &cache, &cart).await
+pub async fn get(ctx: CartContext) -> Result<HttpResponse, ApiError> {
+    let cart = ctx.load().await?;
+    ctx.view(&cart).await
 }
 
 /// Adds a quantity of an active product, merging with its line (capped at 999).
@@ -114,16 +152,10 @@ pub async fn get(
         (status = 422, description = "Bad quantity, inactive product or 100 lines", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
-pub async fn add(
-    body: web::Json<Value>,
-    user: Option<CurrentUser>,
-    session: Session,
-    state: web::Data<AppState>,
-    cache: web::Data<WorkerCache>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn add(body: web::Json<Value>, ctx: CartContext) -> Result<HttpResponse, ApiError> {
     let product_id = int_field(&body, "productId", 1..=i64::MAX)?;
     let quantity = int_field(&body, "quantity", 1..=999)? as u32;
-    let product = lookup::product(&state, &cache, product_id)
+    let product = lookup::product(&ctx.state, &ctx.cache, product_id)
         .await?
         .ok_or(ApiError::NotFound("Product not found"))?;
     if !product.active {
@@ -132,11 +164,7 @@ pub async fn add(
             "is not available",
         )]));
     }
-    let owner = owner(&user);
-    let mut cart = store::load(&state.redis, &session, owner).await?;
-    cart.add(product_id, quantity)?;
-    store::save(&state.redis, &session, owner, &cart).await?;
-    view(&state, &cache, &cart).await
+    ctx.change(|cart| cart.add(product_id, quantity)).await
 }
 
 /// Sets a line's quantity; 0 removes the line.
@@ -150,16 +178,10 @@ pub async fn add(
 pub async fn set_quantity(
     product_id: web::Path<i64>,
     body: web::Json<Value>,
-    user: Option<CurrentUser>,
-    session: Session,
-    state: web::Data<AppState>,
-    cache: web::Data<WorkerCache>,
+    ctx: CartContext,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = int_field(&body, "quantity", 0..=999)? as u32;
-    change(&state, &cache, &session, owner(&user), |cart| {
-        cart.set(*product_id, quantity)
-    })
-    .await
+    ctx.change(|cart| cart.set(*product_id, quantity)).await
 }
 
 /// Removes a line.
@@ -171,42 +193,18 @@ pub async fn set_quantity(
     ))]
 pub async fn remove(
     product_id: web::Path<i64>,
-    user: Option<CurrentUser>,
-    session: Session,
-    state: web::Data<AppState>,
-    cache: web::Data<WorkerCache>,
+    ctx: CartContext,
 ) -> Result<HttpResponse, ApiError> {
-    change(&state, &cache, &session, owner(&user), |cart| {
-        cart.remove(*product_id)
-    })
-    .await
+    ctx.change(|cart| cart.remove(*product_id)).await
 }
 
 /// Empties the cart.
 #[utoipa::path(delete, path = "/api/cart", tag = "cart",
     responses((status = 200, description = "The empty cart", body = CartResponse)))]
-pub async fn clear(
-    user: Option<CurrentUser>,
-    session: Session,
-    state: web::Data<AppState>,
-    cache: web::Data<WorkerCache>,
-) -> Result<HttpResponse, ApiError> {
-    change(&state, &cache, &session, owner(&user), |cart| {
+pub async fn clear(ctx: CartContext) -> Result<HttpResponse, ApiError> {
+    ctx.change(|cart| {
         cart.lines.clear();
         Ok(())
     })
     .await
-}
-
-async fn change(
-    state: &AppState,
-    cache: &WorkerCache,
-    session: &Session,
-    owner: Owner,
-    edit: impl FnOnce(&mut Cart) -> Result<(), CartError>,
-) -> Result<HttpResponse, ApiError> {
-    let mut cart = store::load(&state.redis, session, owner).await?;
-    edit(&mut cart)?;
-    store::save(&state.redis, session, owner, &cart).await?;
-    view(state, cache, &cart).await
 }
