@@ -113,8 +113,8 @@ async fn killing_redis_under_load_opens_the_breaker_and_its_return_closes_it() {
     );
 }
 
-#[actix_web::test]
-async fn the_service_starts_and_serves_with_redis_down() {
+/// One worker, products 1 and 2, and a Redis URL where nothing listens.
+async fn one_worker_app_without_redis() -> TestApp {
     let nobody = format!("redis://127.0.0.1:{}", free_port());
     let app = spawn_app_with(|s| {
         s.server.workers = 1;
@@ -122,6 +122,12 @@ async fn the_service_starts_and_serves_with_redis_down() {
     })
     .await;
     app.seed(2).await;
+    app
+}
+
+#[actix_web::test]
+async fn the_service_starts_and_serves_with_redis_down() {
+    let app = one_worker_app_without_redis().await;
     let tier = |r: reqwest::Response| {
         assert_eq!(r.status(), 200);
         crate::cache::header(&r, "x-cache")
@@ -146,13 +152,7 @@ async fn the_service_starts_and_serves_with_redis_down() {
 
 #[actix_web::test]
 async fn a_write_with_redis_down_still_invalidates_local_l1() {
-    let nobody = format!("redis://127.0.0.1:{}", free_port());
-    let app = spawn_app_with(|s| {
-        s.server.workers = 1;
-        s.redis.url = SecretString::from(nobody);
-    })
-    .await;
-    app.seed(2).await;
+    let app = one_worker_app_without_redis().await;
     x_cache(&app, "/api/products/1").await;
     assert_eq!(x_cache(&app, "/api/products/1").await, "HIT-L1");
     let response = app

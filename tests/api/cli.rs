@@ -97,10 +97,7 @@ fn serve_seeds_demo_data_and_stops_cleanly_on_sigterm() {
 
     let settings = crate::helpers::test_settings();
     let _cleanup = crate::helpers::cleanup_guard(&settings);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = crate::private_redis::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_catalog-cache"))
         .arg("serve")
         .env("APP_ENV", "development")

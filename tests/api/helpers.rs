@@ -70,11 +70,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
 /// Starts the app with exactly these settings (a second instance can share the first
 /// one's database and prefix this way).
 pub async fn spawn_app_from(settings: Settings) -> TestApp {
-    let cleanup = Cleanup {
-        database_url: secrecy::ExposeSecret::expose_secret(&settings.database.url).to_string(),
-        redis_url: secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_string(),
-        prefix: settings.redis.prefix.clone(),
-    };
+    let cleanup = Cleanup::for_settings(&settings);
     let app = Application::build(settings.clone())
         .await
         .expect("the app builds");
@@ -281,6 +277,16 @@ struct Cleanup {
     prefix: String,
 }
 
+impl Cleanup {
+    fn for_settings(settings: &Settings) -> Cleanup {
+        Cleanup {
+            database_url: secrecy::ExposeSecret::expose_secret(&settings.database.url).to_string(),
+            redis_url: secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_string(),
+            prefix: settings.redis.prefix.clone(),
+        }
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let database_url = self.database_url.clone();
@@ -347,9 +353,5 @@ async fn delete_prefix(url: &str, prefix: &str) {
 /// Drops the settings' database and Redis keys when dropped, for tests that run the
 /// binary instead of `spawn_app`.
 pub fn cleanup_guard(settings: &Settings) -> impl Drop {
-    Cleanup {
-        database_url: secrecy::ExposeSecret::expose_secret(&settings.database.url).to_string(),
-        redis_url: secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_string(),
-        prefix: settings.redis.prefix.clone(),
-    }
+    Cleanup::for_settings(settings)
 }

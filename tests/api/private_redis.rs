@@ -65,6 +65,7 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// A loopback port nothing listens on right now (for a private server, or a dead URL).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
