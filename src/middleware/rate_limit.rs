@@ -39,7 +39,7 @@ pub async fn rate_limit(
         None
     };
     // A policy whose identity is missing (no email in the body) does not apply.
-    let (policies, keys): (Vec<Policy>, Vec<CheckKey>) = policies
+    let (policies, keys): (Vec<&Policy>, Vec<CheckKey>) = policies
         .into_iter()
         .filter_map(|p| {
             let who = match (p.identity, user_id) {
@@ -47,7 +47,7 @@ pub async fn rate_limit(
                 (IdentityKind::Client, None) | (IdentityKind::Ip, _) => format!("ip:{ip}"),
                 (IdentityKind::Email, _) => format!("email:{}", email.as_deref()?),
             };
-            let key = key(state.redis.keyspace(), &p, &who);
+            let key = key(state.redis.keyspace(), p, &who);
             Some((p, key))
         })
         .unzip();

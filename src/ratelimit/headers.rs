@@ -49,7 +49,7 @@ pub fn retry_after(decision: &Decision) -> u64 {
 /// Writes every rate-limit header for this decision.
 pub fn apply(
     headers: &mut HeaderMap,
-    policies: &[Policy],
+    policies: &[&Policy],
     decision: &Decision,
     now: DateTime<Utc>,
 ) {
@@ -93,7 +93,7 @@ mod tests {
     use crate::ratelimit::policy::Policies;
     use actix_web::http::Method;
 
-    fn two_policies() -> Vec<Policy> {
+    fn two_policies() -> Policies {
         let p = |name: &str, limit, window_secs| PolicySettings {
             name: name.into(),
             methods: vec![],
@@ -110,7 +110,6 @@ mod tests {
             policies: vec![p("global", 1000, 900), p("burst", 10, 60)],
         })
         .unwrap()
-        .matching(&Method::GET, "/api/x", false)
     }
 
     #[test]
@@ -132,7 +131,9 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .to_utc();
-        apply(&mut h, &two_policies(), &decision, now);
+        let policies = two_policies();
+        let matching = policies.matching(&Method::GET, "/api/x", false);
+        apply(&mut h, &matching, &decision, now);
         let get = |n: &HeaderName| h.get(n).unwrap().to_str().unwrap().to_string();
         assert_eq!(
             get(&RATELIMIT_POLICY),

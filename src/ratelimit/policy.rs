@@ -89,11 +89,11 @@ impl Policies {
     }
 
     /// The policies a request falls under.
-    pub fn matching(&self, method: &Method, path: &str, signed_in: bool) -> Vec<Policy> {
+    /// The policies a request falls under, borrowed: this runs on every request.
+    pub fn matching(&self, method: &Method, path: &str, signed_in: bool) -> Vec<&Policy> {
         self.list
             .iter()
             .filter(|p| p.applies(method, path, signed_in))
-            .cloned()
             .collect()
     }
 }
@@ -173,7 +173,7 @@ mod tests {
     fn names(p: &Policies, method: Method, path: &str, signed_in: bool) -> Vec<String> {
         p.matching(&method, path, signed_in)
             .into_iter()
-            .map(|p| p.name)
+            .map(|p| p.name.clone())
             .collect()
     }
 
