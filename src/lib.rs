@@ -32,4 +32,5 @@ pub mod redis_client;
 pub mod routes;
 pub mod schema;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

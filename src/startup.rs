@@ -27,16 +27,7 @@ use crate::pubsub::{Publisher, Subscriber};
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
-
-/// What every handler can reach, shared by all workers.
-pub struct AppState {
-    pub db: DbPool,
-    pub redis: RedisClient,
-    pub cache: Cache,
-    pub settings: Settings,
-    /// `None` when `rate_limit.enabled` is false.
-    pub rate_limit: Option<RateLimit>,
-}
+use crate::state::AppState;
 
 /// A built, bound, not yet running service.
 pub struct Application {

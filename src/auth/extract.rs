@@ -15,7 +15,7 @@ use super::accounts::Account;
 use super::session::SessionUser;
 use super::Role;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The signed-in user; 401 `unauthorized` without one.
 #[derive(Debug, Clone)]

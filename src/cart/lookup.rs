@@ -5,7 +5,7 @@ use crate::catalog;
 use crate::db::{self, products};
 use crate::domain::Price;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// What the cart needs of a product.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
-//! The success bodies of the product reads, shared by the routes and the cache (which
-//! stores them serialized).
+//! The success bodies the routes share: the product reads (also stored serialized by the
+//! cache) and the plain message answer.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,4 +24,11 @@ pub struct ProductListResponse {
     pub page: u32,
     pub limit: u32,
     pub data: Vec<Product>,
+}
+
+/// `{"success":true,"message":"..."}`, e.g. `Product deleted successfully`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub success: bool,
+    pub message: String,
 }

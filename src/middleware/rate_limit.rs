@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::ratelimit::policy::{IdentityKind, Policy};
 use crate::ratelimit::{headers, Check, CheckKey, RateLimit, WorkerLimiter};
 use crate::redis_client::Keyspace;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn rate_limit(
     mut req: ServiceRequest,

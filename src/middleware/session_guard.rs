@@ -11,7 +11,7 @@ use actix_web::{web, Error, HttpMessage, ResponseError};
 
 use crate::auth::session::{generation, signed_in};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn session_guard(
     req: ServiceRequest,

@@ -6,13 +6,13 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::products::MessageResponse;
 use crate::cache::keys::is_match_all;
 use crate::cache::stats::CacheStats;
 use crate::cache::Target;
+use crate::domain::responses::MessageResponse;
 use crate::error::{ApiError, ErrorBody};
 use crate::redis_client::info::RedisMemory;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Longest accepted key, tag or pattern.
 const MAX_NAME: usize = 512;

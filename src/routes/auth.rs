@@ -10,9 +10,9 @@ use crate::auth::accounts::{self, Account};
 use crate::auth::{session as auth_session, CurrentUser};
 use crate::cart::store as cart_store;
 use crate::db;
+use crate::domain::responses::MessageResponse;
 use crate::error::{ApiError, ErrorBody, FieldError};
-use crate::routes::products::MessageResponse;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `{"success":true,"data":{"id","email","role"}}`
 #[derive(Debug, Serialize, ToSchema)]

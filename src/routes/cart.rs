@@ -13,7 +13,7 @@ use crate::cache::WorkerCache;
 use crate::cart::store::{self, Owner};
 use crate::cart::{lookup, Cart, CartError};
 use crate::error::{ApiError, ErrorBody, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// One cart line with its product's name and price.
 #[derive(Debug, Serialize, ToSchema)]

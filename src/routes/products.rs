@@ -2,9 +2,7 @@
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use crate::auth::extract::admin_user;
 use crate::auth::AdminUser;
@@ -12,21 +10,14 @@ use crate::cache::WorkerCache;
 use crate::catalog::{self, Cached};
 use crate::db::{self, products};
 use crate::domain::list_query::ListParams;
-pub use crate::domain::responses::{ProductListResponse, ProductResponse};
+pub use crate::domain::responses::{MessageResponse, ProductListResponse, ProductResponse};
 use crate::domain::{CreateProduct, ListQuery, UpdateProduct};
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const NOT_FOUND: &str = "Product not found";
 /// Where a read was answered from: `HIT-L1`, `HIT-L2`, `MISS` or `STALE`.
 pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-
-/// `{"success":true,"message":"Product deleted successfully"}`
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessageResponse {
-    pub success: bool,
-    pub message: String,
-}
 
 /// Lists active products, ordered by id.
 #[utoipa::path(

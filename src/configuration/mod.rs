@@ -11,8 +11,22 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use config::{Config, File, FileFormat};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
+
+mod cache;
+mod rate_limit;
+mod redis;
+mod server;
+mod session;
+
+pub use cache::CacheSettings;
+pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
+pub use redis::RedisSettings;
+pub use server::{
+    AdminSettings, DatabaseSettings, LogFormat, LogSettings, SeedSettings, ServerSettings,
+};
+pub use session::SessionSettings;
 
 /// The deployment environment, chosen by `APP_ENV`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +48,9 @@ impl Environment {
 
     fn embedded_file(self) -> &'static str {
         match self {
-            Environment::Development => include_str!("../config/development.toml"),
-            Environment::Test => include_str!("../config/test.toml"),
-            Environment::Production => include_str!("../config/production.toml"),
+            Environment::Development => include_str!("../../config/development.toml"),
+            Environment::Test => include_str!("../../config/test.toml"),
+            Environment::Production => include_str!("../../config/production.toml"),
         }
     }
 }
@@ -84,151 +98,6 @@ pub struct Settings {
     pub session: SessionSettings,
     pub rate_limit: RateLimitSettings,
     pub admin: AdminSettings,
-}
-
-/// Machine access to the admin side.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AdminSettings {
-    /// A bearer token (`ADMIN_TOKEN`, at least 32 characters) that grants admin rights
-    /// without a session: for metrics scrapers, scripts, and for reaching `/admin` while
-    /// Redis, where sessions live, is down. Unset means sessions only.
-    #[serde(default)]
-    pub api_token: Option<SecretString>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ServerSettings {
-    pub host: String,
-    pub port: u16,
-    /// 0 means one worker per core.
-    pub workers: usize,
-    pub shutdown_timeout_secs: u64,
-    pub max_body_bytes: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct DatabaseSettings {
-    pub url: SecretString,
-    pub pool_max_size: usize,
-    pub pool_timeout_ms: u64,
-    pub create_if_missing: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RedisSettings {
-    pub url: SecretString,
-    pub prefix: String,
-    pub timeout_ms: u64,
-    /// Consecutive failures or timeouts that open the circuit breaker.
-    pub breaker_failure_threshold: u32,
-    /// How long the breaker stays open before one probe is let through.
-    pub breaker_cooldown_ms: u64,
-}
-
-/// The two-level cache: TTLs, L1 size, stale window, warming.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CacheSettings {
-    /// Whether the in-process L1 is used (off: every read goes to L2; for measuring).
-    pub l1_enabled: bool,
-    /// Whether Redis (L2) is used (off: every L1 miss goes to PostgreSQL).
-    pub l2_enabled: bool,
-    /// L2 (Redis) freshness of one product.
-    pub item_ttl_secs: u64,
-    /// L2 (Redis) freshness of one list page.
-    pub list_ttl_secs: u64,
-    /// L1 freshness; an entry never stays fresh in L1 longer than in L2.
-    pub l1_ttl_secs: u64,
-    /// Each TTL is spread by up to this many percent either way.
-    pub jitter_percent: u8,
-    /// Bytes of response bodies the whole instance keeps in L1 (split across workers).
-    pub l1_max_bytes: u64,
-    /// How long past its TTL an entry may still be served as STALE.
-    pub max_stale_secs: u64,
-    /// Products preloaded at start-up.
-    pub warm_count: u32,
-    /// Start-up warming gives up after this long.
-    pub warm_timeout_ms: u64,
-    /// The cross-instance refresh lock's lifetime.
-    pub lock_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    pub level: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SeedSettings {
-    pub demo_products: u32,
-}
-
-/// Session cookie and lifetimes.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionSettings {
-    pub cookie_name: String,
-    /// Idle lifetime, extended on every request.
-    pub idle_timeout_secs: u64,
-    /// Lifetime after which a session ends however active it is.
-    pub absolute_lifetime_secs: u64,
-    /// The cookie key (`SESSION_SECRET`), at least 64 bytes; required in production.
-    pub secret: Option<SecretString>,
-}
-
-/// The rate limiter's switch, fallback and policies.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RateLimitSettings {
-    pub enabled: bool,
-    /// What to do while Redis cannot be asked.
-    pub fallback: RateLimitFallback,
-    /// Peers (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<String>,
-    pub policies: Vec<PolicySettings>,
-}
-
-/// The limiter's behaviour while Redis is unreachable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RateLimitFallback {
-    /// Let every request through (the reference design's choice).
-    FailOpen,
-    /// Count in this instance's memory with the same policies.
-    Local,
-}
-
-/// One rate-limit policy, as configured.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PolicySettings {
-    /// Shown in `RateLimit-Policy`; also part of the Redis key.
-    pub name: String,
-    /// HTTP methods it applies to; empty means all.
-    #[serde(default)]
-    pub methods: Vec<String>,
-    /// An exact path, or a prefix when it ends with `*`.
-    pub path: String,
-    pub limit: u32,
-    pub window_secs: u64,
-    /// Who is counted: `client` (user id, else IP), `ip` or `email` (the JSON body's).
-    #[serde(default = "default_identity")]
-    pub identity: String,
-    /// Who it applies to: `any`, `anonymous` or `signed_in`.
-    #[serde(default = "default_audience")]
-    pub audience: String,
-}
-
-fn default_identity() -> String {
-    "client".to_string()
-}
-
-fn default_audience() -> String {
-    "any".to_string()
 }
 
 #[derive(Deserialize)]
@@ -280,7 +149,7 @@ impl Settings {
             .add_source(config_file(
                 &dir,
                 "default",
-                include_str!("../config/default.toml"),
+                include_str!("../../config/default.toml"),
             ))
             .add_source(config_file(
                 &dir,
@@ -345,29 +214,9 @@ impl Settings {
         if self.server.host.trim().is_empty() {
             return invalid("server.host (HOST)", "must not be empty");
         }
-        let prefix = &self.redis.prefix;
-        if prefix.is_empty()
-            || prefix.len() > 64
-            || prefix
-                .chars()
-                .any(|c| c.is_whitespace() || matches!(c, '*' | '?' | '[' | ']' | '\\'))
-        {
-            return invalid(
-                "redis.prefix (REDIS_PREFIX)",
-                "must be 1..=64 characters without spaces or glob characters",
-            );
-        }
+        self.redis.validate()?;
         if !(1..=1000).contains(&self.database.pool_max_size) {
             return invalid("database.pool_max_size", "must be in 1..=1000");
-        }
-        if self.redis.timeout_ms == 0 {
-            return invalid("redis.timeout_ms", "must be at least 1");
-        }
-        if self.redis.breaker_failure_threshold == 0 {
-            return invalid("redis.breaker_failure_threshold", "must be at least 1");
-        }
-        if self.redis.breaker_cooldown_ms == 0 {
-            return invalid("redis.breaker_cooldown_ms", "must be at least 1");
         }
         self.cache.validate()?;
         if self.server.max_body_bytes < 1024 {
@@ -427,27 +276,6 @@ impl Settings {
     }
 }
 
-impl CacheSettings {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.item_ttl_secs == 0 || self.list_ttl_secs == 0 || self.l1_ttl_secs == 0 {
-            return invalid("cache.*_ttl_secs", "every TTL must be at least 1 second");
-        }
-        if self.jitter_percent > 50 {
-            return invalid("cache.jitter_percent", "must be in 0..=50");
-        }
-        if self.l1_max_bytes < 1024 * 1024 {
-            return invalid("cache.l1_max_bytes", "must be at least 1 MiB");
-        }
-        if self.warm_count > 100_000 {
-            return invalid("cache.warm_count", "must be at most 100000");
-        }
-        if self.lock_ms == 0 {
-            return invalid("cache.lock_ms", "must be at least 1");
-        }
-        Ok(())
-    }
-}
-
 fn config_file(
     dir: &std::path::Path,
     name: &str,
@@ -476,7 +304,7 @@ fn check_url(setting: &'static str, value: &str, schemes: &[&str]) -> Result<(),
     }
 }
 
-fn invalid<T>(setting: &'static str, reason: &str) -> Result<T, ConfigError> {
+pub(super) fn invalid<T>(setting: &'static str, reason: &str) -> Result<T, ConfigError> {
     Err(ConfigError::Invalid {
         setting,
         reason: reason.to_string(),

@@ -1,0 +1,50 @@
+//! Settings of the HTTP server, the database pool, logs, demo data and admin access.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Machine access to the admin side.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AdminSettings {
+    /// A bearer token (`ADMIN_TOKEN`, at least 32 characters) that grants admin rights
+    /// without a session: for metrics scrapers, scripts, and for reaching `/admin` while
+    /// Redis, where sessions live, is down. Unset means sessions only.
+    #[serde(default)]
+    pub api_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// 0 means one worker per core.
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: usize,
+    pub pool_timeout_ms: u64,
+    pub create_if_missing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeedSettings {
+    pub demo_products: u32,
+}

@@ -1,0 +1,16 @@
+//! The session cookie and its lifetimes.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Session cookie and lifetimes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub cookie_name: String,
+    /// Idle lifetime, extended on every request.
+    pub idle_timeout_secs: u64,
+    /// Lifetime after which a session ends however active it is.
+    pub absolute_lifetime_secs: u64,
+    /// The cookie key (`SESSION_SECRET`), at least 64 bytes; required in production.
+    pub secret: Option<SecretString>,
+}

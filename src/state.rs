@@ -1,0 +1,18 @@
+//! The state every handler and middleware can reach. It lives below the routes,
+//! middleware and start-up so that all of them import it downwards.
+
+use crate::cache::Cache;
+use crate::configuration::Settings;
+use crate::db::DbPool;
+use crate::ratelimit::RateLimit;
+use crate::redis_client::RedisClient;
+
+/// What every handler can reach, shared by all workers.
+pub struct AppState {
+    pub db: DbPool,
+    pub redis: RedisClient,
+    pub cache: Cache,
+    pub settings: Settings,
+    /// `None` when `rate_limit.enabled` is false.
+    pub rate_limit: Option<RateLimit>,
+}
