@@ -17,3 +17,4 @@ mod openapi;
 mod private_redis;
 mod products;
 mod rate_limit;
+mod redis_recovery;
