@@ -9,15 +9,27 @@
 //!
 //! Every command goes through [`RedisClient::run`], which puts a timeout on it and a
 //! circuit breaker ([`breaker`]) in front of it: after a run of failures Redis is skipped
-//! (`CircuitOpen`, at once) until a probe after the cooldown succeeds again.
+//! (`CircuitOpen`, at once) until a probe after the cooldown succeeds again. A background
+//! [`health`] check pings Redis, so the breaker closes again after an outage without
+//! waiting for a request, and every admitted call reports to the breaker even when its
+//! future is dropped ([`permit`]).
+//!
+//! Reconnection: the `ConnectionManager`s make one connection attempt per reconnect,
+//! never their own backoff. redis 0.32 hands its retry factor to `backon` as the growth
+//! factor of a 1 s minimum delay, so its default backoff sleeps 1 to 2 s and then 60 to
+//! 120 s between attempts, and commands wait on that sleeping attempt: a Redis restart
+//! went unnoticed for minutes. Here each failed command (the health ping at least) starts
+//! a fresh attempt instead.
 
 pub mod breaker;
+pub mod health;
 pub mod info;
+mod permit;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -26,6 +38,7 @@ use tokio::sync::OnceCell;
 
 use crate::configuration::RedisSettings;
 use breaker::{Breaker, BreakerState};
+use permit::Permit;
 
 /// Builds prefixed key, channel and pattern names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +113,9 @@ static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// Per-thread connections (see `run_local`), keyed by client id because tests run
-    /// several apps, each with its own client, in one process.
-    static THREAD_CONNECTIONS: RefCell<HashMap<u64, ConnectionManager>> =
+    /// several apps, each with its own client, in one process, with the client's
+    /// recovery count when each was opened.
+    static THREAD_CONNECTIONS: RefCell<HashMap<u64, (u64, ConnectionManager)>> =
         RefCell::new(HashMap::new());
 }
 
@@ -120,6 +134,24 @@ struct Inner {
     timeout: Duration,
     // A std mutex: held for a few field updates, never across an await.
     breaker: Mutex<Breaker>,
+    /// How many times the breaker closed after an outage. A per-thread connection opened
+    /// before the latest recovery is replaced on its next use rather than trusted.
+    recoveries: AtomicU64,
+}
+
+impl Inner {
+    fn breaker(&self) -> MutexGuard<'_, Breaker> {
+        // A panic while holding it cannot leave the few integers inconsistent.
+        self.breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The breaker just closed after an outage.
+    fn on_recovered(&self) {
+        self.recoveries.fetch_add(1, Ordering::AcqRel);
+        tracing::info!("redis answers again; circuit breaker closed");
+    }
 }
 
 /// The breaker as the metrics show it.
@@ -135,19 +167,26 @@ impl RedisClient {
     /// trying in the background (call from the runtime that lives as long as the app).
     pub async fn connect(settings: &RedisSettings) -> anyhow::Result<RedisClient> {
         let client = redis::Client::open(settings.url.expose_secret())?;
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        // Longer than any admitted call can take (connecting a thread's connection, then
+        // the command), so only a probe that was really lost is replaced.
+        let probe_deadline = connect_timeout(timeout) + timeout;
         let redis = RedisClient {
             inner: Arc::new(Inner {
                 id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
                 client,
                 connection: OnceCell::new(),
                 keyspace: Keyspace::new(&settings.prefix),
-                timeout: Duration::from_millis(settings.timeout_ms),
+                timeout,
                 breaker: Mutex::new(Breaker::new(
                     settings.breaker_failure_threshold,
                     Duration::from_millis(settings.breaker_cooldown_ms),
+                    probe_deadline,
                 )),
+                recoveries: AtomicU64::new(0),
             }),
         };
+        health::spawn(&redis);
         if let Err(e) = redis.try_connect().await {
             tracing::warn!(error = %e, "redis unavailable at start-up; retrying in the background");
             let retry = redis.clone();
@@ -173,12 +212,12 @@ impl RedisClient {
 
     /// Opens a `ConnectionManager` whose I/O task runs on the calling thread's runtime.
     async fn new_manager(&self) -> Result<ConnectionManager, RedisError> {
-        // Connecting may take longer than one command; allow a few command timeouts.
-        let connect_timeout = (self.inner.timeout * 10).max(Duration::from_millis(500));
+        let connect_timeout = connect_timeout(self.inner.timeout);
+        // No retries of its own: see the module doc.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(connect_timeout)
             .set_response_timeout(self.inner.timeout)
-            .set_number_of_retries(2);
+            .set_number_of_retries(0);
         let manager = tokio::time::timeout(
             connect_timeout,
             ConnectionManager::new_with_config(self.inner.client.clone(), config),
@@ -190,15 +229,22 @@ impl RedisClient {
 
     /// This thread's own connection for this client, opened on first use. Not before the
     /// shared connection exists: while Redis is down, calls fail at once instead of every
-    /// thread dialling on every call.
+    /// thread dialling on every call. One opened before the breaker's latest recovery is
+    /// replaced: it saw the outage, and may sit on a failed reconnect that only its own
+    /// next failure would retry, which would cost each thread a failed call after every
+    /// outage.
     async fn thread_connection(&self) -> Result<ConnectionManager, RedisError> {
         let id = self.inner.id;
-        if let Some(conn) = THREAD_CONNECTIONS.with(|m| m.borrow().get(&id).cloned()) {
-            return Ok(conn);
+        let recoveries = self.inner.recoveries.load(Ordering::Acquire);
+        let cached = THREAD_CONNECTIONS.with(|m| m.borrow().get(&id).cloned());
+        if let Some((opened_at, conn)) = cached {
+            if opened_at == recoveries {
+                return Ok(conn);
+            }
         }
         self.connection()?;
         let manager = self.new_manager().await?;
-        THREAD_CONNECTIONS.with(|m| m.borrow_mut().insert(id, manager.clone()));
+        THREAD_CONNECTIONS.with(|m| m.borrow_mut().insert(id, (recoveries, manager.clone())));
         Ok(manager)
     }
 
@@ -232,11 +278,9 @@ impl RedisClient {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        if !self.breaker().allow(Instant::now()) {
-            return Err(RedisError::CircuitOpen);
-        }
+        let permit = Permit::acquire(&self.inner)?;
         let connection = self.connection();
-        self.guarded(connection, f).await
+        self.guarded(permit, connection, f).await
     }
 
     /// Like [`run`](Self::run), but over a connection of the calling thread's own, whose
@@ -248,16 +292,15 @@ impl RedisClient {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        if !self.breaker().allow(Instant::now()) {
-            return Err(RedisError::CircuitOpen);
-        }
+        let permit = Permit::acquire(&self.inner)?;
         let connection = self.thread_connection().await;
-        self.guarded(connection, f).await
+        self.guarded(permit, connection, f).await
     }
 
     /// Runs `f` within the timeout and tells the breaker how it went.
     async fn guarded<T, F, Fut>(
         &self,
+        permit: Permit<'_>,
         connection: Result<ConnectionManager, RedisError>,
         f: F,
     ) -> Result<T, RedisError>
@@ -272,29 +315,18 @@ impl RedisClient {
                 .and_then(|r| r.map_err(RedisError::from)),
             Err(e) => Err(e),
         };
-        match &result {
-            Err(e) if e.is_outage() => self.breaker().on_failure(Instant::now()),
-            _ => self.breaker().on_success(),
-        }
+        permit.report(&result);
         result
     }
 
     /// The breaker's state and counters, for the metrics.
     pub fn breaker_snapshot(&self) -> BreakerSnapshot {
-        let breaker = self.breaker();
+        let breaker = self.inner.breaker();
         BreakerSnapshot {
             state: breaker.state(Instant::now()),
             transitions: breaker.transitions,
             opened: breaker.opened,
         }
-    }
-
-    fn breaker(&self) -> std::sync::MutexGuard<'_, Breaker> {
-        // A panic while holding it cannot leave the few integers inconsistent.
-        self.inner
-            .breaker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Memory figures from `INFO memory` and `INFO stats`.
@@ -311,12 +343,27 @@ impl RedisClient {
         Ok(info::RedisMemory::parse(&text))
     }
 
+    /// A `PING` on the shared connection past the breaker, its outcome ignored: a failed
+    /// command makes the connection start a new reconnect attempt (see `health`).
+    async fn reconnect_quietly(&self) {
+        if let Ok(mut c) = self.connection() {
+            let ping = redis::cmd("PING");
+            let _ =
+                tokio::time::timeout(self.inner.timeout, ping.query_async::<String>(&mut c)).await;
+        }
+    }
+
     /// `PING`, for readiness.
     pub async fn ping(&self) -> Result<(), RedisError> {
         self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
             .await
             .map(|_| ())
     }
+}
+
+/// How long opening a connection may take: longer than one command, a few timeouts.
+fn connect_timeout(command_timeout: Duration) -> Duration {
+    (command_timeout * 10).max(Duration::from_millis(500))
 }
 
 #[cfg(test)]

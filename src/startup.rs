@@ -23,7 +23,7 @@ use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
 use crate::middleware::session_unavailable::session_unavailable;
-use crate::pubsub::{Publisher, Subscriber};
+use crate::pubsub::{Ping, Publisher, Subscriber};
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
@@ -61,7 +61,11 @@ impl Application {
             Publisher::new(redis.clone(), origin.clone()),
             workers,
         );
-        Subscriber::new(cache.clone(), origin).start();
+        let ping = Ping {
+            interval: std::time::Duration::from_millis(settings.redis.pubsub_ping_interval_ms),
+            timeout: std::time::Duration::from_millis(settings.redis.pubsub_ping_timeout_ms),
+        };
+        Subscriber::new(cache.clone(), origin, ping).start();
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
             std::time::Duration::from_millis(settings.cache.warm_timeout_ms),

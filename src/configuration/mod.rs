@@ -334,6 +334,8 @@ mod tests {
         );
         assert_eq!(s.redis.url.expose_secret(), "redis://127.0.0.1:6379");
         assert_eq!(s.redis.prefix, "cc:");
+        assert_eq!(s.redis.pubsub_ping_interval_ms, 1000);
+        assert_eq!(s.redis.pubsub_ping_timeout_ms, 500);
         assert_eq!(s.seed.demo_products, 1000);
         assert_eq!(s.database_name(), "catalog_cache");
         assert_eq!(s.cache.item_ttl_secs, 3600);
@@ -383,6 +385,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("breaker_failure_threshold"), "{err}");
+        let err = load(&[("APP__REDIS__PUBSUB_PING_INTERVAL_MS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pubsub_ping_interval_ms"), "{err}");
+        let err = load(&[("APP__REDIS__PUBSUB_PING_TIMEOUT_MS", "5000")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pubsub_ping_timeout_ms"), "{err}");
         let err = load(&[("SESSION_SECRET", "short")])
             .unwrap_err()
             .to_string();

@@ -14,6 +14,10 @@ pub struct RedisSettings {
     pub breaker_failure_threshold: u32,
     /// How long the breaker stays open before one probe is let through.
     pub breaker_cooldown_ms: u64,
+    /// How often the invalidation subscriber PINGs its connection.
+    pub pubsub_ping_interval_ms: u64,
+    /// How long a PING may go unanswered before the connection counts as dead.
+    pub pubsub_ping_timeout_ms: u64,
 }
 
 impl RedisSettings {
@@ -38,6 +42,18 @@ impl RedisSettings {
         }
         if self.breaker_cooldown_ms == 0 {
             return invalid("redis.breaker_cooldown_ms", "must be at least 1");
+        }
+        if self.pubsub_ping_interval_ms == 0 {
+            return invalid("redis.pubsub_ping_interval_ms", "must be at least 1");
+        }
+        // One ping is answered or given up on before the next is due.
+        if self.pubsub_ping_timeout_ms == 0
+            || self.pubsub_ping_timeout_ms > self.pubsub_ping_interval_ms
+        {
+            return invalid(
+                "redis.pubsub_ping_timeout_ms",
+                "must be 1..=redis.pubsub_ping_interval_ms",
+            );
         }
         Ok(())
     }

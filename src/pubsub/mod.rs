@@ -1,10 +1,11 @@
 //! Cache invalidation events between instances, on `{prefix}cache:invalidate`.
 //!
 //! Only invalidations travel, never fills. Each event names its origin instance and a
-//! sequence number; an instance ignores its own events (it applied them before
-//! publishing).
+//! sequence number (1, 2, 3, ... per origin, checked by receivers in `sequence`); an
+//! instance ignores its own events (it applied them before publishing).
 
 pub mod publisher;
+pub mod sequence;
 pub mod subscriber;
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Target;
 
 pub use publisher::Publisher;
-pub use subscriber::Subscriber;
+pub use subscriber::{Ping, Subscriber};
 
 /// The channel name, inside the prefix.
 pub const CHANNEL: &str = "cache:invalidate";

@@ -1,7 +1,9 @@
-//! Publishes this instance's invalidations.
+//! Publishes this instance's invalidations, numbered 1, 2, 3, ... so that receivers can
+//! tell a lost event (see `sequence`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use super::{Event, CHANNEL};
 use crate::cache::Target;
@@ -10,7 +12,10 @@ use crate::redis_client::{RedisClient, RedisError};
 pub struct Publisher {
     redis: RedisClient,
     origin: Arc<str>,
-    seq: AtomicU64,
+    /// The last number published. A tokio mutex held across the PUBLISH (at most one
+    /// command timeout), so events leave in the order of their numbers: concurrent
+    /// writes would otherwise reorder on the wire and look like gaps to the receivers.
+    seq: Mutex<u64>,
 }
 
 impl Publisher {
@@ -19,14 +24,18 @@ impl Publisher {
         Publisher {
             redis,
             origin,
-            seq: AtomicU64::new(0),
+            seq: Mutex::new(0),
         }
     }
 
+    /// Publishes one event. A failed publish does not use up its number: its targets
+    /// are deferred and go out again, so a receiver sees a gap only for an event that
+    /// was published and then lost.
     pub async fn publish(&self, targets: &[Target]) -> Result<(), RedisError> {
+        let mut seq = self.seq.lock().await;
         let event = Event {
             origin: self.origin.to_string(),
-            seq: self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            seq: *seq + 1,
             targets: targets.to_vec(),
         };
         let payload = serde_json::to_string(&event).unwrap_or_default();
@@ -39,7 +48,8 @@ impl Publisher {
                     .query_async::<i64>(&mut c)
                     .await
             })
-            .await
-            .map(|_| ())
+            .await?;
+        *seq += 1;
+        Ok(())
     }
 }

@@ -3,13 +3,22 @@
 //! another instance goes to every local cache actor. Whenever the connection is lost
 //! or (re)made, events may have been missed, so every L1 is cleared. It also retries,
 //! once a second, invalidations this instance could not deliver while Redis was down.
+//!
+//! Liveness: a connection can die without closing (an idle timeout on a NAT or proxy
+//! drops it silently), and a subscriber only reads, so it would never notice and would
+//! lose every event from then on. So the connection is PINGed every `ping.interval`; a
+//! PING unanswered within `ping.timeout` counts as a lost connection. Events carry a
+//! per-origin sequence number, and a gap in it (an event lost on a live connection)
+//! also clears L1.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::StreamExt;
+use redis::aio::{PubSub, PubSubSink, PubSubStream};
 
+use super::sequence::{Seen, Sequences};
 use super::{Event, CHANNEL};
 use crate::cache::Cache;
 
@@ -20,14 +29,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often invalidations deferred while Redis was unreachable are retried.
 const RETRY_DEFERRED: Duration = Duration::from_secs(1);
 
+/// How the subscription is kept honest (`redis.pubsub_ping_*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Ping {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
 pub struct Subscriber {
     cache: Cache,
     origin: Arc<str>,
+    ping: Ping,
 }
 
 impl Subscriber {
-    pub fn new(cache: Cache, origin: Arc<str>) -> Subscriber {
-        Subscriber { cache, origin }
+    pub fn new(cache: Cache, origin: Arc<str>, ping: Ping) -> Subscriber {
+        Subscriber {
+            cache,
+            origin,
+            ping,
+        }
     }
 }
 
@@ -36,7 +57,7 @@ impl Actor for Subscriber {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let (cache, origin) = (self.cache.clone(), self.origin.clone());
-        ctx.spawn(listen(cache, origin).into_actor(self));
+        ctx.spawn(listen(cache, origin, self.ping).into_actor(self));
         ctx.run_interval(RETRY_DEFERRED, |actor, _| {
             let cache = actor.cache.clone();
             actix_rt::spawn(async move { cache.retry_deferred().await });
@@ -44,34 +65,86 @@ impl Actor for Subscriber {
     }
 }
 
-async fn listen(cache: Cache, origin: Arc<str>) {
+async fn listen(cache: Cache, origin: Arc<str>, ping: Ping) {
     let channel = cache.redis().keyspace().channel(CHANNEL);
+    let mut sequences = Sequences::default();
     loop {
-        let client = cache.redis().client().clone();
-        let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        })
-        .await;
-        let Ok(Ok(pubsub)) = subscribed else {
+        let Some(pubsub) = subscribe(&cache, &channel).await else {
             tokio::time::sleep(RECONNECT_DELAY).await;
             continue;
         };
+        sequences.reset();
         cache.resync().await;
         tracing::info!("subscribed to cache invalidations");
-        let mut messages = pubsub.into_on_message();
-        while let Some(message) = messages.next().await {
-            let Ok(event) = serde_json::from_slice::<Event>(message.get_payload_bytes()) else {
-                tracing::warn!("ignoring a malformed invalidation event");
-                continue;
-            };
-            if *event.origin != *origin {
-                cache.apply_remote(event.targets).await;
-            }
-        }
-        tracing::warn!("cache invalidation subscription lost; clearing L1");
+        let (sink, stream) = pubsub.split();
+        let reason = receive(&cache, &origin, sink, stream, ping, &mut sequences).await;
+        tracing::warn!(reason, "cache invalidation subscription lost; clearing L1");
         cache.clear_l1().await;
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
+}
+
+async fn subscribe(cache: &Cache, channel: &str) -> Option<PubSub> {
+    let client = cache.redis().client().clone();
+    let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    })
+    .await;
+    subscribed.ok()?.ok()
+}
+
+/// Forwards events until the connection ends or stops answering PINGs; says why.
+async fn receive(
+    cache: &Cache,
+    origin: &str,
+    mut sink: PubSubSink,
+    mut stream: PubSubStream,
+    ping: Ping,
+    sequences: &mut Sequences,
+) -> &'static str {
+    let mut ticks = tokio::time::interval(ping.interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the connection was just proven by SUBSCRIBE.
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let Some(message) = message else {
+                    return "connection closed";
+                };
+                forward(cache, origin, message.get_payload_bytes(), sequences).await;
+            }
+            _ = ticks.tick() => {
+                // Events that arrive meanwhile wait in the connection's buffer.
+                match tokio::time::timeout(ping.timeout, sink.ping::<redis::Value>()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(_)) => return "ping failed",
+                    Err(_) => return "ping unanswered",
+                }
+            }
+        }
+    }
+}
+
+/// Applies one event from another instance, clearing L1 first when its origin's
+/// sequence shows that events were missed.
+async fn forward(cache: &Cache, origin: &str, payload: &[u8], sequences: &mut Sequences) {
+    let Ok(event) = serde_json::from_slice::<Event>(payload) else {
+        tracing::warn!("ignoring a malformed invalidation event");
+        return;
+    };
+    if event.origin == origin {
+        return;
+    }
+    if let Seen::Gap { missed } = sequences.observe(&event.origin, event.seq) {
+        tracing::warn!(
+            origin = %event.origin,
+            missed,
+            "invalidation events missed; clearing L1"
+        );
+        cache.clear_l1().await;
+    }
+    cache.apply_remote(event.targets).await;
 }

@@ -16,4 +16,7 @@ mod helpers;
 mod openapi;
 mod private_redis;
 mod products;
+mod pubsub_liveness;
 mod rate_limit;
+mod redis_recovery;
+mod relay;

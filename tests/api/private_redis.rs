@@ -2,6 +2,7 @@
 //! machine's shared Redis is never stopped.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -9,28 +10,46 @@ use std::time::Duration;
 pub struct PrivateRedis {
     pub port: u16,
     child: Child,
+    /// The append-only file's folder when the data survives restarts.
+    dir: Option<PathBuf>,
 }
 
 impl PrivateRedis {
     pub fn start_on(port: u16) -> PrivateRedis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        PrivateRedis { port, child }
+        PrivateRedis {
+            port,
+            child: spawn(port, None),
+            dir: None,
+        }
     }
 
     pub fn start() -> PrivateRedis {
         PrivateRedis::start_on(free_port())
+    }
+
+    /// One whose data survives `restart` (an append-only file in a folder of its own,
+    /// fsynced every second), so sessions and carts written before are still there.
+    pub async fn start_persistent() -> PrivateRedis {
+        let dir = std::env::temp_dir().join(format!(
+            "cc-private-redis-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("redis data folder");
+        let port = free_port();
+        let redis = PrivateRedis {
+            port,
+            child: spawn(port, Some(&dir)),
+            dir: Some(dir),
+        };
+        redis.ready().await;
+        redis
+    }
+
+    /// Starts it again on the same port (after `kill`) and waits until it answers.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, self.dir.as_ref());
+        self.ready().await;
     }
 
     pub fn url(&self) -> String {
@@ -59,9 +78,32 @@ impl PrivateRedis {
     }
 }
 
+fn spawn(port: u16, dir: Option<&PathBuf>) -> Child {
+    let port = port.to_string();
+    let mut args = vec!["--port", &port, "--save", ""];
+    let dir_arg;
+    match dir {
+        Some(dir) => {
+            dir_arg = dir.to_string_lossy().to_string();
+            args.extend(["--dir", &dir_arg, "--appendonly", "yes"]);
+            args.extend(["--appendfsync", "everysec"]);
+        }
+        None => args.extend(["--appendonly", "no"]),
+    }
+    Command::new("redis-server")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts")
+}
+
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
