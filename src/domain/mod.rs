@@ -1,9 +1,11 @@
 //! What the API speaks: products, prices, list queries, and their validation.
 
+pub mod json;
 pub mod list_query;
 pub mod price;
 pub mod product;
 pub mod responses;
+pub mod text;
 
 pub use list_query::ListQuery;
 pub use price::Price;

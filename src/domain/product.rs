@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::json::whole_number;
 use super::price::Price;
+use super::text::{has_control, has_control_besides_layout, CONTROL_MESSAGE};
 use crate::db::models::{NewProductRow, ProductChanges, ProductRow};
 use crate::error::{ApiError, FieldError};
 
@@ -50,35 +52,63 @@ impl From<ProductRow> for Product {
     }
 }
 
+// What the schema says about each field is exactly what `Form` checks below: a name or
+// category is 1..=200 / 1..=100 characters with at least one that is not white space
+// (surrounding spaces are trimmed) and no control character; a description keeps tabs and
+// line breaks but no other control character; a price is a non-negative number of whole
+// cents. Optional fields may be left out but are never `null`, and unknown fields are
+// refused (`additionalProperties: false`, set in `routes::openapi`, as is the update's
+// `minProperties: 1`). A stock is a whole number, also when written `3.0`. The patterns are
+// ECMA-262 regular expressions spelled out in each attribute (utoipa takes only literals).
+
 /// The body of `POST /api/products`.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct CreateProduct {
-    /// 1..=200 characters.
+    /// 1..=200 characters, not all white space; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// At most 10,000 characters; defaults to empty.
+    #[schema(value_type = String, required = false, max_length = 10000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    /// 1..=100 characters.
+    /// 1..=100 characters, not all white space; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub category: String,
     /// Non-negative, at most 2 decimals.
-    #[schema(value_type = f64, example = 19.99)]
+    #[schema(value_type = f64, example = 19.99, minimum = 0, maximum = 9999999999.99, multiple_of = 0.01)]
     pub price: Price,
     /// 0 or more; defaults to 0.
+    #[schema(value_type = i32, required = false, minimum = 0)]
     pub stock: Option<i32>,
     /// Defaults to true.
+    #[schema(value_type = bool, required = false)]
     pub is_active: Option<bool>,
 }
 
-/// The body of `PUT`/`PATCH /api/products/{id}`: only the given fields change.
+/// The body of `PUT`/`PATCH /api/products/{id}`: only the given fields change; at least
+/// one must be given.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct UpdateProduct {
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
+    #[schema(value_type = String, required = false, max_length = 10000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub category: Option<String>,
-    #[schema(value_type = Option<f64>, example = 19.99)]
+    #[schema(value_type = f64, required = false, example = 19.99, minimum = 0, maximum = 9999999999.99, multiple_of = 0.01)]
     pub price: Option<Price>,
+    #[schema(value_type = i32, required = false, minimum = 0)]
     pub stock: Option<i32>,
+    #[schema(value_type = bool, required = false)]
     pub is_active: Option<bool>,
 }
 
@@ -99,16 +129,21 @@ impl CreateProduct {
         let description = form.optional::<String>("description");
         let category = form.required::<String>("category");
         let price = form.required::<Price>("price");
-        let stock = form.optional::<i32>("stock");
+        let stock = form.optional_int("stock");
         let is_active = form.optional::<bool>("isActive");
         if let Some(name) = &name {
-            form.check_text("name", name, 1, NAME_MAX);
+            form.check_text("name", name, TextKind::Line, NAME_MAX);
         }
         if let Some(description) = &description {
-            form.check_text("description", description, 0, DESCRIPTION_MAX);
+            form.check_text(
+                "description",
+                description,
+                TextKind::MultiLine,
+                DESCRIPTION_MAX,
+            );
         }
         if let Some(category) = &category {
-            form.check_text("category", category, 1, CATEGORY_MAX);
+            form.check_text("category", category, TextKind::Line, CATEGORY_MAX);
         }
         form.check_stock(stock);
         form.finish()?;
@@ -140,17 +175,22 @@ impl UpdateProduct {
             description: form.optional::<String>("description"),
             category: form.optional::<String>("category"),
             price_cents: form.optional::<Price>("price").map(Price::cents),
-            stock: form.optional::<i32>("stock"),
+            stock: form.optional_int("stock"),
             is_active: form.optional::<bool>("isActive"),
         };
         if let Some(name) = &changes.name {
-            form.check_text("name", name, 1, NAME_MAX);
+            form.check_text("name", name, TextKind::Line, NAME_MAX);
         }
         if let Some(description) = &changes.description {
-            form.check_text("description", description, 0, DESCRIPTION_MAX);
+            form.check_text(
+                "description",
+                description,
+                TextKind::MultiLine,
+                DESCRIPTION_MAX,
+            );
         }
         if let Some(category) = &changes.category {
-            form.check_text("category", category, 1, CATEGORY_MAX);
+            form.check_text("category", category, TextKind::Line, CATEGORY_MAX);
         }
         form.check_stock(changes.stock);
         if form.errors.is_empty() && changes.is_empty() {
@@ -166,6 +206,13 @@ impl UpdateProduct {
             ..changes
         })
     }
+}
+
+/// Which rules a text field follows.
+#[derive(Debug, Clone, Copy)]
+enum TextKind {
+    Line,
+    MultiLine,
 }
 
 /// A JSON object being checked field by field, collecting every error.
@@ -203,6 +250,22 @@ impl Form {
         }
     }
 
+    /// A whole number in `i32`'s range (`3` or `3.0`).
+    fn optional_int(&mut self, field: &str) -> Option<i32> {
+        let value = self.map.get(field)?;
+        match whole_number(value).and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                let message = match value {
+                    Value::Null => "must not be null",
+                    _ => "must be a whole number from -2147483648 to 2147483647",
+                };
+                self.errors.push(FieldError::new(field, message));
+                None
+            }
+        }
+    }
+
     fn required<T: DeserializeOwned>(&mut self, field: &str) -> Option<T> {
         if !self.map.contains_key(field) {
             self.errors.push(FieldError::new(field, "is required"));
@@ -211,8 +274,17 @@ impl Form {
         self.optional(field)
     }
 
-    fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        if value.trim().chars().count() < min {
+    /// At most `max` characters and no control characters. A line (name, category) must
+    /// also have a visible character and refuses every control character; a multi-line
+    /// text (description) may be empty and keeps tabs and line breaks.
+    fn check_text(&mut self, field: &str, value: &str, kind: TextKind, max: usize) {
+        let (control, min) = match kind {
+            TextKind::Line => (has_control(value), 1),
+            TextKind::MultiLine => (has_control_besides_layout(value), 0),
+        };
+        if control {
+            self.errors.push(FieldError::new(field, CONTROL_MESSAGE));
+        } else if value.trim().chars().count() < min {
             self.errors
                 .push(FieldError::new(field, "must not be empty"));
         } else if value.chars().count() > max {
@@ -305,6 +377,16 @@ mod tests {
             ["price"]
         );
         let changes = UpdateProduct::parse(json!({"stock": 3})).expect("valid");
+        let mut f = fields(
+            UpdateProduct::parse(json!({"name": "a\u{0}", "category": "\u{85}"})).unwrap_err(),
+        );
+        f.sort();
+        assert_eq!(f, ["category", "name"]);
+        assert!(UpdateProduct::parse(json!({"description": "one\r\n\ttwo"})).is_ok());
+        assert_eq!(
+            fields(UpdateProduct::parse(json!({"description": "bell\u{7}"})).unwrap_err()),
+            ["description"]
+        );
         assert_eq!(changes.stock, Some(3));
         assert!(changes.name.is_none());
     }

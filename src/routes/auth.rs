@@ -7,11 +7,12 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::accounts::{self, Account};
+use crate::auth::credentials::read as read_credentials;
 use crate::auth::{session as auth_session, CurrentUser};
 use crate::cart::store as cart_store;
 use crate::db;
 use crate::domain::responses::MessageResponse;
-use crate::error::{ApiError, ErrorBody, FieldError};
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// `{"success":true,"data":{"id","email","role"}}`
@@ -21,33 +22,32 @@ pub struct AccountResponse {
     pub data: Account,
 }
 
-/// `{email, password}`
+/// `{email, password}` to sign in: two strings without control characters.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Credentials {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub email: String,
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub password: String,
+}
+
+/// `{email, password}` to register: an email address (at most 254 characters) and a
+/// password of 12..=128 characters, neither with control characters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registration {
+    #[schema(format = Email, min_length = 3, max_length = 254)]
+    pub email: String,
+    #[schema(
+        min_length = 12,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub password: String,
 }
 
 /// Reads `email` and `password` as strings, naming each one that is not.
 fn credentials(body: &Value) -> Result<(&str, &str), ApiError> {
-    let email = body.get("email").and_then(Value::as_str);
-    let password = body.get("password").and_then(Value::as_str);
-    match (email, password) {
-        (Some(e), Some(p)) => Ok((e, p)),
-        _ => {
-            let mut fields = Vec::new();
-            if email.is_none() {
-                fields.push(FieldError::new("email", "is required and must be a string"));
-            }
-            if password.is_none() {
-                fields.push(FieldError::new(
-                    "password",
-                    "is required and must be a string",
-                ));
-            }
-            Err(ApiError::Validation(fields))
-        }
-    }
+    read_credentials(body).map_err(ApiError::Validation)
 }
 
 fn account(status: actix_web::http::StatusCode, data: Account) -> HttpResponse {
@@ -66,7 +66,7 @@ fn message(text: &str) -> HttpResponse {
 
 /// Creates an account (role `user`); does not sign in.
 #[utoipa::path(
-    post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
+    post, path = "/api/auth/register", tag = "auth", request_body = Registration,
     responses(
         (status = 201, description = "Created", body = AccountResponse),
         (status = 409, description = "Email taken", body = ErrorBody),

@@ -14,6 +14,7 @@ mod errors;
 mod health;
 mod helpers;
 mod openapi;
+mod parsers;
 mod private_redis;
 mod products;
 mod rate_limit;
