@@ -75,18 +75,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db::migrate::run_migrations(url).await?;
             let pool = db::pool::build_pool(&settings.database)?;
             let mut conn = db::pool::connection(&pool).await?;
-            let admin = auth::accounts::ensure_admin(&mut conn, &email, password)
-                .await
-                .map_err(|e| match e {
-                    auth::AuthError::Invalid(fields) => {
-                        let why: Vec<String> = fields
-                            .iter()
-                            .map(|f| format!("{} {}", f.field, f.message))
-                            .collect();
-                        anyhow::anyhow!("invalid: {}", why.join("; "))
-                    }
-                    other => anyhow::anyhow!(other),
-                })?;
+            let admin = auth::accounts::ensure_admin(
+                &mut conn,
+                &auth::password::Hasher::new(&settings.auth),
+                &email,
+                password,
+            )
+            .await
+            .map_err(|e| match e {
+                auth::AuthError::Invalid(fields) => {
+                    let why: Vec<String> = fields
+                        .iter()
+                        .map(|f| format!("{} {}", f.field, f.message))
+                        .collect();
+                    anyhow::anyhow!("invalid: {}", why.join("; "))
+                }
+                other => anyhow::anyhow!(other),
+            })?;
             println!("admin {} (id {}) ready", admin.email, admin.id);
         }
     }

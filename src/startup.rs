@@ -15,6 +15,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::auth::password::Hasher;
 use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
 use crate::configuration::{Environment, Settings};
@@ -73,6 +74,7 @@ impl Application {
             db: db.clone(),
             redis,
             cache: cache.clone(),
+            hasher: Hasher::new(&settings.auth),
             settings,
             rate_limit: limiter,
         });

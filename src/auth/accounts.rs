@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::credentials::{check_email, check_password};
-use super::password::{self, PasswordError};
+use super::password::{Hasher, PasswordError};
 use super::Role;
 use crate::db::models::{NewUserRow, UserRow};
 use crate::db::{users, DbError};
@@ -58,11 +58,12 @@ fn checked(email: &str, password: &str) -> Result<String, AuthError> {
 /// Creates an account with the `user` role.
 pub async fn register(
     conn: &mut AsyncPgConnection,
+    hasher: &Hasher,
     email: &str,
     password: &str,
 ) -> Result<Account, AuthError> {
     let email = checked(email, password)?;
-    let password_hash = password::hash(password.to_string()).await?;
+    let password_hash = hasher.hash(password.to_string()).await?;
     let row = NewUserRow {
         email,
         password_hash,
@@ -78,12 +79,13 @@ pub async fn register(
 /// answers in the same time and with the same error as a wrong password.
 pub async fn authenticate(
     conn: &mut AsyncPgConnection,
+    hasher: &Hasher,
     email: &str,
     password: &str,
 ) -> Result<Account, AuthError> {
     let row = users::find_by_email(conn, email.trim()).await?;
     let stored = row.as_ref().map(|r| r.password_hash.clone());
-    if password::verify(password.to_string(), stored).await? {
+    if hasher.verify(password.to_string(), stored).await? {
         row.map(Account::from).ok_or(AuthError::InvalidCredentials)
     } else {
         Err(AuthError::InvalidCredentials)
@@ -93,11 +95,12 @@ pub async fn authenticate(
 /// Creates an admin, or makes an existing account an admin with this password.
 pub async fn ensure_admin(
     conn: &mut AsyncPgConnection,
+    hasher: &Hasher,
     email: &str,
     password: &str,
 ) -> Result<Account, AuthError> {
     let email = checked(email, password)?;
-    let password_hash = password::hash(password.to_string()).await?;
+    let password_hash = hasher.hash(password.to_string()).await?;
     let admin = Role::Admin.as_str().to_string();
     let row = NewUserRow {
         email: email.clone(),

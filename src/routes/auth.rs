@@ -71,6 +71,7 @@ fn message(text: &str) -> HttpResponse {
         (status = 201, description = "Created", body = AccountResponse),
         (status = 409, description = "Email taken", body = ErrorBody),
         (status = 422, description = "Bad email or weak password", body = ErrorBody),
+        (status = 503, description = "Every password-hashing slot stayed busy (`Retry-After`), or PostgreSQL is down", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -80,7 +81,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = credentials(&body)?;
     let mut conn = db::pool::connection(&state.db).await?;
-    let created = accounts::register(&mut conn, email, password).await?;
+    let created = accounts::register(&mut conn, &state.hasher, email, password).await?;
     tracing::info!(user_id = created.id, "account registered");
     Ok(account(actix_web::http::StatusCode::CREATED, created))
 }
@@ -92,6 +93,7 @@ pub async fn register(
         (status = 200, description = "Signed in", body = AccountResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ErrorBody),
+        (status = 503, description = "Every password-hashing slot stayed busy (`Retry-After`), or PostgreSQL or Redis is down", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -102,7 +104,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = credentials(&body)?;
     let mut conn = db::pool::connection(&state.db).await?;
-    let user = accounts::authenticate(&mut conn, email, password).await?;
+    let user = accounts::authenticate(&mut conn, &state.hasher, email, password).await?;
     drop(conn);
     let generation = auth_session::generation(&state.redis, user.id).await?;
     let anonymous_cart = cart_store::take_anonymous(&session);

@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod auth;
+mod auth_hashing;
 mod cache;
 mod cache_admin;
 mod cache_faults;
