@@ -190,6 +190,7 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(fields) => ApiError::Validation(fields),
             AuthError::EmailTaken => ApiError::Conflict(e.to_string()),
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::UnknownAccount => ApiError::NotFound("Account not found"),
             AuthError::Db(e) => e.into(),
             AuthError::Password(PasswordError::Busy) => ApiError::Unavailable("Password hashing"),
             AuthError::Password(e) => ApiError::Internal(e.to_string()),

@@ -242,6 +242,12 @@ impl Settings {
                 "SESSION_SECRET is required in production (at least 64 random bytes)",
             );
         }
+        if self.session.account_cache_ms > 1000 {
+            return invalid(
+                "session.account_cache_ms",
+                "must be in 0..=1000 (role changes must reach sessions within a second)",
+            );
+        }
         if self.session.cookie_name.trim().is_empty() || self.session.idle_timeout_secs == 0 {
             return invalid(
                 "session",
@@ -350,6 +356,7 @@ mod tests {
         assert_eq!(s.auth.max_concurrent_hashes, 0);
         assert!(s.auth.hash_limit() >= 1);
         assert_eq!(s.auth.hash_queue_timeout_ms, 1000);
+        assert_eq!(s.session.account_cache_ms, 500);
     }
 
     #[test]

@@ -80,8 +80,7 @@ pub async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = credentials(&body)?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let created = accounts::register(&mut conn, &state.hasher, email, password).await?;
+    let created = accounts::register(&state.db, &state.hasher, email, password).await?;
     tracing::info!(user_id = created.id, "account registered");
     Ok(account(actix_web::http::StatusCode::CREATED, created))
 }
@@ -103,14 +102,14 @@ pub async fn login(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = credentials(&body)?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let user = accounts::authenticate(&mut conn, &state.hasher, email, password).await?;
-    drop(conn);
-    let generation = auth_session::generation(&state.redis, user.id).await?;
+    let signed_in = accounts::authenticate(&state.db, &state.hasher, email, password).await?;
+    let user = signed_in.account;
+    state.accounts.remember(user.id, signed_in.state);
     let anonymous_cart = cart_store::take_anonymous(&session);
     // A new id for the signed-in session: a planted session id is worth nothing.
     session.renew();
-    auth_session::sign_in(&session, user.clone(), generation).map_err(ApiError::Internal)?;
+    auth_session::sign_in(&session, user.clone(), signed_in.state.generation)
+        .map_err(ApiError::Internal)?;
     cart_store::merge_into_user(&state.redis, &session, user.id, &anonymous_cart).await?;
     tracing::info!(user_id = user.id, "signed in");
     Ok(account(actix_web::http::StatusCode::OK, user))
@@ -152,7 +151,12 @@ pub async fn logout_all(
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth_session::end_all(&state.redis, user.0.id).await?;
+    let mut conn = db::pool::connection(&state.db).await?;
+    let ended = accounts::end_all_sessions(&mut conn, user.0.id).await?;
+    drop(conn);
+    // This instance sees the new generation at once; the others within
+    // `session.account_cache_ms`.
+    state.accounts.remember(user.0.id, ended);
     session.purge();
     tracing::info!("every session of the user ended");
     Ok(message("Signed out everywhere"))

@@ -19,3 +19,4 @@ mod parsers;
 mod private_redis;
 mod products;
 mod rate_limit;
+mod sessions;
