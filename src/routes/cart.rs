@@ -12,6 +12,7 @@ use crate::auth::CurrentUser;
 use crate::cache::WorkerCache;
 use crate::cart::store::{self, Owner};
 use crate::cart::{lookup, Cart, CartError};
+use crate::domain::id::PathId;
 use crate::domain::json::whole_number;
 use crate::error::{ApiError, ErrorBody, FieldError};
 use crate::state::AppState;
@@ -192,12 +193,12 @@ pub async fn add(body: web::Json<Value>, ctx: CartContext) -> Result<HttpRespons
         (status = 422, description = "Bad quantity", body = ErrorBody),
     ))]
 pub async fn set_quantity(
-    product_id: web::Path<i64>,
+    product_id: web::Path<PathId>,
     body: web::Json<Value>,
     ctx: CartContext,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = int_field(&body, "quantity", 0..=999)? as u32;
-    ctx.change(|cart| cart.set(*product_id, quantity)).await
+    ctx.change(|cart| cart.set(product_id.0, quantity)).await
 }
 
 /// Removes a line.
@@ -208,10 +209,10 @@ pub async fn set_quantity(
         (status = 404, description = "Not in the cart", body = ErrorBody),
     ))]
 pub async fn remove(
-    product_id: web::Path<i64>,
+    product_id: web::Path<PathId>,
     ctx: CartContext,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.change(|cart| cart.remove(*product_id)).await
+    ctx.change(|cart| cart.remove(product_id.0)).await
 }
 
 /// Empties the cart.
