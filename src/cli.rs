@@ -64,11 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Seed { products } => {
-            let url = settings.database.url.expose_secret();
-            db::pool::create_database_if_missing(url).await?;
-            db::migrate::run_migrations(url).await?;
-            let pool = db::pool::build_pool(&settings.database)?;
-            let mut conn = db::pool::connection(&pool).await?;
+            let mut conn = migrated_connection(&settings).await?;
             let added = db::seed::seed(&mut conn, products).await?;
             println!("seeded: {added} added, {products} demo products present");
         }

@@ -1,5 +1,6 @@
 //! What the API speaks: products, prices, list queries, and their validation.
 
+mod form;
 pub mod id;
 pub mod json;
 pub mod list_query;
