@@ -8,7 +8,8 @@
 # at the end, whatever happened. Needs PostgreSQL and Redis as for `cargo test`.
 #
 # Environment: ST_MAX_EXAMPLES (default 30) cases per operation and phase,
-# ST_SEED (default 1) for a reproducible run, DATABASE_SERVER, REDIS_URL.
+# ST_SEED (default 1) for a reproducible run, DATABASE_SERVER, REDIS_URL, PYTHON (the
+# interpreter the venv is made with, default python3.11).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,12 +22,11 @@ REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   echo "schemathesis: installing $ST_VERSION into $VENV"
-  python3.11 -m venv "$VENV"
+  "${PYTHON:-python3.11}" -m venv "$VENV"
   "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
 fi
-if [ ! -x target/debug/catalog-cache ]; then
-  cargo build --bin catalog-cache
-fi
+# A no-op when the binary is current (as after `cargo test` in CI).
+cargo build --quiet --bin catalog-cache
 
 RUN_ID="st$$$(date +%s)"
 DB_NAME="cc_${RUN_ID}"
@@ -43,7 +43,8 @@ cleanup() {
     wait "$SERVICE_PID" 2>/dev/null || true
   fi
   psql "$DATABASE_SERVER/postgres" -qc "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1 || true
-  redis-cli -u "$REDIS_URL" --scan --pattern "${PREFIX}*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
+  # In one Lua script: fuzzed keys hold quotes and spaces that a shell pipe would mangle.
+  redis-cli -u "$REDIS_URL" EVAL "local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0' return 1" 0 "${PREFIX}*" >/dev/null || true
 }
 trap cleanup EXIT
 
