@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `migrate`, `seed --products N`,
-//! `create-admin --email E` (password on stdin).
+//! `create-admin --email E` (password on stdin), `set-role --email E --role user|admin`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -38,6 +38,14 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Give an existing account the role `user` or `admin`; its signed-in sessions follow
+    /// within `session.account_cache_ms` (at most a second) on every instance.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["user", "admin"])]
+        role: String,
+    },
 }
 
 /// Loads settings, sets up logging and runs the chosen command.
@@ -56,11 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Seed { products } => {
-            let url = settings.database.url.expose_secret();
-            db::pool::create_database_if_missing(url).await?;
-            db::migrate::run_migrations(url).await?;
-            let pool = db::pool::build_pool(&settings.database)?;
-            let mut conn = db::pool::connection(&pool).await?;
+            let mut conn = migrated_connection(&settings).await?;
             let added = db::seed::seed(&mut conn, products).await?;
             println!("seeded: {added} added, {products} demo products present");
         }
@@ -70,25 +74,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .read_line(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let url = settings.database.url.expose_secret();
-            db::pool::create_database_if_missing(url).await?;
-            db::migrate::run_migrations(url).await?;
-            let pool = db::pool::build_pool(&settings.database)?;
-            let mut conn = db::pool::connection(&pool).await?;
-            let admin = auth::accounts::ensure_admin(&mut conn, &email, password)
+            let mut conn = migrated_connection(&settings).await?;
+            let admin = auth::accounts::ensure_admin(
+                &mut conn,
+                &auth::password::Hasher::new(&settings.auth),
+                &email,
+                password,
+            )
+            .await
+            .map_err(|e| match e {
+                auth::AuthError::Invalid(fields) => {
+                    let why: Vec<String> = fields
+                        .iter()
+                        .map(|f| format!("{} {}", f.field, f.message))
+                        .collect();
+                    anyhow::anyhow!("invalid: {}", why.join("; "))
+                }
+                other => anyhow::anyhow!(other),
+            })?;
+            println!("admin {} (id {}) ready", admin.email, admin.id);
+        }
+        Command::SetRole { email, role } => {
+            let role = auth::Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be user or admin"))?;
+            let mut conn = migrated_connection(&settings).await?;
+            let account = auth::accounts::set_role(&mut conn, &email, role)
                 .await
                 .map_err(|e| match e {
-                    auth::AuthError::Invalid(fields) => {
-                        let why: Vec<String> = fields
-                            .iter()
-                            .map(|f| format!("{} {}", f.field, f.message))
-                            .collect();
-                        anyhow::anyhow!("invalid: {}", why.join("; "))
+                    auth::AuthError::UnknownAccount => {
+                        anyhow::anyhow!("no account has the email {email}")
                     }
                     other => anyhow::anyhow!(other),
                 })?;
-            println!("admin {} (id {}) ready", admin.email, admin.id);
+            println!(
+                "{} (id {}) is now {}; signed-in sessions follow within {} ms",
+                account.email,
+                account.id,
+                account.role.as_str(),
+                settings.session.account_cache_ms
+            );
         }
     }
     Ok(())
+}
+
+/// A connection to the configured database, created and migrated first if need be.
+async fn migrated_connection(settings: &Settings) -> anyhow::Result<db::PooledConn> {
+    let url = settings.database.url.expose_secret();
+    db::pool::create_database_if_missing(url).await?;
+    db::migrate::run_migrations(url).await?;
+    let pool = db::pool::build_pool(&settings.database)?;
+    Ok(db::pool::connection(&pool).await?)
 }

@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::password::PasswordError;
 use crate::auth::AuthError;
 use crate::cache::CacheError;
 use crate::cart::CartError;
@@ -189,7 +190,9 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(fields) => ApiError::Validation(fields),
             AuthError::EmailTaken => ApiError::Conflict(e.to_string()),
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::UnknownAccount => ApiError::NotFound("Account not found"),
             AuthError::Db(e) => e.into(),
+            AuthError::Password(PasswordError::Busy) => ApiError::Unavailable("Password hashing"),
             AuthError::Password(e) => ApiError::Internal(e.to_string()),
         }
     }

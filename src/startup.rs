@@ -15,6 +15,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::auth::account_state::AccountStates;
+use crate::auth::password::Hasher;
 use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
 use crate::configuration::{Environment, Settings};
@@ -77,6 +79,11 @@ impl Application {
             db: db.clone(),
             redis,
             cache: cache.clone(),
+            hasher: Hasher::new(&settings.auth),
+            accounts: AccountStates::new(
+                db.clone(),
+                std::time::Duration::from_millis(settings.session.account_cache_ms),
+            ),
             settings,
             rate_limit: limiter,
         });

@@ -1,6 +1,8 @@
 //! The state every handler and middleware can reach. It lives below the routes,
 //! middleware and start-up so that all of them import it downwards.
 
+use crate::auth::account_state::AccountStates;
+use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
@@ -15,4 +17,8 @@ pub struct AppState {
     pub settings: Settings,
     /// `None` when `rate_limit.enabled` is false.
     pub rate_limit: Option<RateLimit>,
+    /// Password hashing, bounded by `auth.max_concurrent_hashes`.
+    pub hasher: Hasher,
+    /// Each account's role and session generation, cached for a moment.
+    pub accounts: AccountStates,
 }

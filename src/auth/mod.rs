@@ -3,10 +3,13 @@
 //! - `credentials`: what a valid email and password are (pure).
 //! - `password`: argon2id hashing and verification, off the async workers.
 //! - `accounts`: register, authenticate, create an admin; the `AuthError` layer.
-//! - `session`: what a signed-in session holds, the absolute lifetime and the per-user
-//!   generation that `logout-all` bumps; `session_store`: the session state in Redis.
+//! - `session`: what a signed-in session holds and its absolute lifetime;
+//!   `session_store`: the session state in Redis.
+//! - `account_state`: the account's role and session generation (bumped by
+//!   `logout-all`), from PostgreSQL, cached per instance for at most a second.
 //! - `extract`: the `CurrentUser` and `AdminUser` extractors.
 
+pub mod account_state;
 pub mod accounts;
 pub mod credentials;
 pub mod extract;
@@ -32,6 +35,15 @@ impl Role {
         match self {
             Role::User => "user",
             Role::Admin => "admin",
+        }
+    }
+
+    /// `user` or `admin`, as the CLI takes it.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
         }
     }
 

@@ -3,15 +3,18 @@
 //! - Absolute lifetime: the sign-in time is stored in the session; once it is older than
 //!   `session.absolute_lifetime_secs` the session is purged, however active it is (the
 //!   idle TTL alone would let a busy session live for ever).
-//! - `logout-all`: each user has a session generation in Redis (`{prefix}user:{id}:gen`).
-//!   A session remembers the generation it was made in; bumping it ends every older
-//!   session on every instance at its next request, without listing them.
+//! - `logout-all`: each account has a session generation in PostgreSQL
+//!   (`users.session_generation`, see `account_state`). A session remembers the
+//!   generation it was made in; bumping it ends every older session on every instance at
+//!   its next request, without listing them.
+//!
+//! The account's role is stored too, but only as it was at sign-in: `session_guard`
+//! replaces it with the current one on every request.
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::Account;
-use crate::redis_client::{RedisClient, RedisError};
 
 const USER_KEY: &str = "user";
 
@@ -21,8 +24,8 @@ pub struct SessionUser {
     pub account: Account,
     /// Unix seconds at sign-in.
     pub signed_in_at: i64,
-    /// The user's session generation at sign-in.
-    pub generation: u64,
+    /// The account's session generation at sign-in.
+    pub generation: i64,
 }
 
 impl SessionUser {
@@ -33,7 +36,7 @@ impl SessionUser {
 }
 
 /// Records the sign-in in the session.
-pub fn sign_in(session: &Session, account: Account, generation: u64) -> Result<(), String> {
+pub fn sign_in(session: &Session, account: Account, generation: i64) -> Result<(), String> {
     let user = SessionUser {
         account,
         signed_in_at: chrono::Utc::now().timestamp(),
@@ -47,27 +50,6 @@ pub fn sign_in(session: &Session, account: Account, generation: u64) -> Result<(
 /// Who the session says is signed in, if anyone.
 pub fn signed_in(session: &Session) -> Option<SessionUser> {
     session.get(USER_KEY).ok().flatten()
-}
-
-fn generation_key(redis: &RedisClient, user_id: i64) -> String {
-    redis.keyspace().key(&format!("user:{user_id}:gen"))
-}
-
-/// The user's current session generation (0 before any `logout-all`).
-pub async fn generation(redis: &RedisClient, user_id: i64) -> Result<u64, RedisError> {
-    let key = generation_key(redis, user_id);
-    let value: Option<u64> = redis
-        .run(|mut c| async move { redis::cmd("GET").arg(key).query_async(&mut c).await })
-        .await?;
-    Ok(value.unwrap_or(0))
-}
-
-/// Ends every session of the user, on every instance.
-pub async fn end_all(redis: &RedisClient, user_id: i64) -> Result<u64, RedisError> {
-    let key = generation_key(redis, user_id);
-    redis
-        .run(|mut c| async move { redis::cmd("INCR").arg(key).query_async(&mut c).await })
-        .await
 }
 
 #[cfg(test)]

@@ -14,12 +14,14 @@ use config::{Config, File, FileFormat};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+mod auth;
 mod cache;
 mod rate_limit;
 mod redis;
 mod server;
 mod session;
 
+pub use auth::AuthSettings;
 pub use cache::CacheSettings;
 pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
 pub use redis::RedisSettings;
@@ -98,6 +100,7 @@ pub struct Settings {
     pub session: SessionSettings,
     pub rate_limit: RateLimitSettings,
     pub admin: AdminSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +115,8 @@ struct RawSettings {
     rate_limit: RateLimitSettings,
     #[serde(default)]
     admin: AdminSettings,
+    #[serde(default)]
+    auth: AuthSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -180,6 +185,7 @@ impl Settings {
             session: raw.session,
             rate_limit: raw.rate_limit,
             admin: raw.admin,
+            auth: raw.auth,
         };
         settings.validate()?;
         Ok(settings)
@@ -219,6 +225,7 @@ impl Settings {
             return invalid("database.pool_max_size", "must be in 1..=1000");
         }
         self.cache.validate()?;
+        self.auth.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -233,6 +240,12 @@ impl Settings {
             return invalid(
                 "session.secret (SESSION_SECRET)",
                 "SESSION_SECRET is required in production (at least 64 random bytes)",
+            );
+        }
+        if self.session.account_cache_ms > 1000 {
+            return invalid(
+                "session.account_cache_ms",
+                "must be in 0..=1000 (role changes must reach sessions within a second)",
             );
         }
         if self.session.cookie_name.trim().is_empty() || self.session.idle_timeout_secs == 0 {
@@ -342,6 +355,10 @@ mod tests {
         assert_eq!(s.cache.list_ttl_secs, 300);
         assert_eq!(s.cache.jitter_percent, 10);
         assert_eq!(s.cache.l1_max_bytes, 64 * 1024 * 1024);
+        assert_eq!(s.auth.max_concurrent_hashes, 0);
+        assert!(s.auth.hash_limit() >= 1);
+        assert_eq!(s.auth.hash_queue_timeout_ms, 1000);
+        assert_eq!(s.session.account_cache_ms, 500);
     }
 
     #[test]
@@ -404,6 +421,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("fallback"), "{err}");
+        let err = load(&[("APP__AUTH__HASH_QUEUE_TIMEOUT_MS", "99999999")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hash_queue_timeout_ms"), "{err}");
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct UserRow {
     pub role: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by `logout-all`; sessions made under an older value are over.
+    pub session_generation: i64,
 }
 
 /// An account to insert.

@@ -53,3 +53,47 @@ pub async fn set_password_and_role(
         .await
         .optional()?)
 }
+
+/// The role and session generation of the account with this id, if it exists.
+#[tracing::instrument(skip(conn))]
+pub async fn find_session_state(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> DbResult<Option<(String, i64)>> {
+    Ok(users::table
+        .find(id)
+        .select((dsl::role, dsl::session_generation))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Adds one to the account's session generation, ending its sessions; the row after.
+#[tracing::instrument(skip(conn))]
+pub async fn bump_session_generation(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+) -> DbResult<Option<UserRow>> {
+    Ok(diesel::update(users::table.find(id))
+        .set(dsl::session_generation.eq(dsl::session_generation + 1))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Sets the role of the account with this email; `None` when there is no such account.
+#[tracing::instrument(skip(conn, email))]
+pub async fn set_role(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    role: &str,
+) -> DbResult<Option<UserRow>> {
+    Ok(diesel::update(users::table)
+        .filter(lower(dsl::email).eq(email.to_lowercase()))
+        .set(dsl::role.eq(role))
+        .returning(UserRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}

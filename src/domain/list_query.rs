@@ -1,12 +1,15 @@
 //! The query of `GET /api/products`: parsed strictly, with defaults applied.
 //!
 //! Unknown parameters are ignored (so `?_=123` changes nothing), but a known parameter
-//! with a bad value is a 400: `minPrice=abc` is never silently dropped.
+//! with a bad value is a 400 naming it: `minPrice=abc` is never silently dropped, and a
+//! `category` holding a control character (`%00`) never reaches PostgreSQL.
 
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::price::Price;
+use super::product::CATEGORY_MAX;
+use super::text::{has_control, CONTROL_MESSAGE};
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -17,17 +20,21 @@ pub const MAX_LIMIT: u32 = 200;
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Only products of this category (exact match).
+    /// Only products of this category (exact match, surrounding spaces ignored; an
+    /// empty value means no filter); at most 100 characters, no control characters.
+    #[param(max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub category: Option<String>,
-    /// Lowest price, inclusive.
-    #[param(value_type = Option<f64>)]
+    /// Lowest price, inclusive (at most 2 decimals). Above `maxPrice`, nothing matches.
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 9999999999.99, multiple_of = 0.01)]
     pub min_price: Option<Price>,
-    /// Highest price, inclusive.
-    #[param(value_type = Option<f64>)]
+    /// Highest price, inclusive (at most 2 decimals).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 9999999999.99, multiple_of = 0.01)]
     pub max_price: Option<Price>,
-    /// Page number, from 1.
+    /// Page number, from 1 (an unsigned 32-bit number).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub page: Option<u32>,
     /// Items per page, 1..=200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -60,11 +67,15 @@ impl ListQuery {
                 "limit must be between 1 and {MAX_LIMIT}"
             )));
         }
-        if let (Some(min), Some(max)) = (params.min_price, params.max_price) {
-            if min > max {
-                return Err(ApiError::BadRequest(
-                    "minPrice must not be greater than maxPrice".into(),
-                ));
+        // Checked as sent, before trimming, so the bounds are the documented ones.
+        if let Some(c) = &params.category {
+            if has_control(c) {
+                return Err(ApiError::BadRequest(format!("category {CONTROL_MESSAGE}")));
+            }
+            if c.chars().count() > CATEGORY_MAX {
+                return Err(ApiError::BadRequest(format!(
+                    "category must be at most {CATEGORY_MAX} characters"
+                )));
             }
         }
         let category = params
@@ -137,10 +148,20 @@ mod tests {
             "page=x",
             "limit=0",
             "limit=201",
-            "minPrice=5&maxPrice=1",
+            "category=%00",
+            "category=a%1Fb",
+            "category=%C2%85",
         ] {
             assert!(ListQuery::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn a_price_range_that_is_empty_is_a_query_that_matches_nothing() {
+        // Not an error: the OpenAPI document cannot say "min <= max", and an empty range
+        // simply has no products in it.
+        let q = ListQuery::parse("minPrice=5&maxPrice=1").expect("parses");
+        assert!(q.min_price > q.max_price);
     }
 
     #[test]

@@ -45,8 +45,38 @@ impl Price {
         self.0
     }
 
-    /// Parses decimal text such as `12`, `12.5` or `12.50`.
+    /// Parses decimal text such as `12`, `12.5` or `12.50`; also the text of a binary
+    /// float that is a whole number of cents but for its rounding error.
     pub fn parse(text: &str) -> Result<Price, PriceError> {
+        match Price::parse_exact(text) {
+            Err(PriceError::NotADecimal) => Price::parse_float_cents(text.trim()),
+            other => other,
+        }
+    }
+
+    /// A client that computes `57 * 0.01` sends `0.5700000000000001`, which means 0.57:
+    /// plain decimal text with more than 2 decimals is accepted when it lies within a few
+    /// units in the last place of a whole number of cents. `19.999` and `1.005` are still
+    /// refused (they are far from any cent), as is anything that is not plain decimal text.
+    fn parse_float_cents(text: &str) -> Result<Price, PriceError> {
+        let plain = text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && text.bytes().filter(|&b| b == b'.').count() == 1;
+        let value: f64 = match text.parse() {
+            Ok(v) if plain => v,
+            _ => return Err(PriceError::NotADecimal),
+        };
+        let cents = (value * 100.0).round();
+        let nearest = cents / 100.0;
+        if (nearest - value).abs() <= 4.0 * f64::EPSILON * value.abs() {
+            // `cents` is a whole, finite number here; the cast cannot truncate a fraction.
+            Price::from_cents(cents as i64)
+        } else {
+            Err(PriceError::NotADecimal)
+        }
+    }
+
+    /// Exactly `digits[.d[d]]`, optionally with a sign that must not make it negative.
+    fn parse_exact(text: &str) -> Result<Price, PriceError> {
         let text = text.trim();
         let (negative, digits) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -155,6 +185,15 @@ mod tests {
         assert_eq!(Price::parse("1e3"), Err(PriceError::NotADecimal));
         assert_eq!(Price::parse("-1"), Err(PriceError::Negative));
         assert_eq!(Price::parse("10000000000"), Err(PriceError::TooLarge));
+        assert_eq!(Price::parse("0.570000001"), Err(PriceError::NotADecimal));
+        assert_eq!(Price::parse("1.005"), Err(PriceError::NotADecimal));
+    }
+
+    #[test]
+    fn float_rounding_error_around_a_cent_is_forgiven() {
+        assert_eq!(Price::parse("0.5700000000000001").map(Price::cents), Ok(57));
+        let p: Price = serde_json::from_str(&(57.0 * 0.01_f64).to_string()).expect("parses");
+        assert_eq!(p.cents(), 57);
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The product as clients see it, and validation of what they send.
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::form::{Form, TextKind};
 use super::price::Price;
 use crate::db::models::{NewProductRow, ProductChanges, ProductRow};
 use crate::error::{ApiError, FieldError};
@@ -50,35 +50,63 @@ impl From<ProductRow> for Product {
     }
 }
 
+// What the schema says about each field is exactly what `Form` checks below: a name or
+// category is 1..=200 / 1..=100 characters with at least one that is not white space
+// (surrounding spaces are trimmed) and no control character; a description keeps tabs and
+// line breaks but no other control character; a price is a non-negative number of whole
+// cents. Optional fields may be left out but are never `null`, and unknown fields are
+// refused (`additionalProperties: false`, set in `routes::openapi`, as is the update's
+// `minProperties: 1`). A stock is a whole number, also when written `3.0`. The patterns are
+// ECMA-262 regular expressions spelled out in each attribute (utoipa takes only literals).
+
 /// The body of `POST /api/products`.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct CreateProduct {
-    /// 1..=200 characters.
+    /// 1..=200 characters, not all white space; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// At most 10,000 characters; defaults to empty.
+    #[schema(value_type = String, required = false, max_length = 10000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    /// 1..=100 characters.
+    /// 1..=100 characters, not all white space; trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub category: String,
     /// Non-negative, at most 2 decimals.
-    #[schema(value_type = f64, example = 19.99)]
+    #[schema(value_type = f64, example = 19.99, minimum = 0, maximum = 9999999999.99, multiple_of = 0.01)]
     pub price: Price,
     /// 0 or more; defaults to 0.
+    #[schema(value_type = i32, required = false, minimum = 0)]
     pub stock: Option<i32>,
     /// Defaults to true.
+    #[schema(value_type = bool, required = false)]
     pub is_active: Option<bool>,
 }
 
-/// The body of `PUT`/`PATCH /api/products/{id}`: only the given fields change.
+/// The body of `PUT`/`PATCH /api/products/{id}`: only the given fields change; at least
+/// one must be given.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "camelCase")]
 pub struct UpdateProduct {
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<String>,
+    #[schema(value_type = String, required = false, max_length = 10000, pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub category: Option<String>,
-    #[schema(value_type = Option<f64>, example = 19.99)]
+    #[schema(value_type = f64, required = false, example = 19.99, minimum = 0, maximum = 9999999999.99, multiple_of = 0.01)]
     pub price: Option<Price>,
+    #[schema(value_type = i32, required = false, minimum = 0)]
     pub stock: Option<i32>,
+    #[schema(value_type = bool, required = false)]
     pub is_active: Option<bool>,
 }
 
@@ -94,21 +122,26 @@ const FIELDS: &[&str] = &[
 impl CreateProduct {
     /// Checks the JSON body, reporting every bad field at once, and turns it into a row.
     pub fn parse(body: Value) -> Result<NewProductRow, ApiError> {
-        let mut form = Form::new(body)?;
+        let mut form = Form::new(body, FIELDS)?;
         let name = form.required::<String>("name");
         let description = form.optional::<String>("description");
         let category = form.required::<String>("category");
         let price = form.required::<Price>("price");
-        let stock = form.optional::<i32>("stock");
+        let stock = form.optional_int("stock");
         let is_active = form.optional::<bool>("isActive");
         if let Some(name) = &name {
-            form.check_text("name", name, 1, NAME_MAX);
+            form.check_text("name", name, TextKind::Line, NAME_MAX);
         }
         if let Some(description) = &description {
-            form.check_text("description", description, 0, DESCRIPTION_MAX);
+            form.check_text(
+                "description",
+                description,
+                TextKind::MultiLine,
+                DESCRIPTION_MAX,
+            );
         }
         if let Some(category) = &category {
-            form.check_text("category", category, 1, CATEGORY_MAX);
+            form.check_text("category", category, TextKind::Line, CATEGORY_MAX);
         }
         form.check_stock(stock);
         form.finish()?;
@@ -134,23 +167,28 @@ impl UpdateProduct {
     /// Checks the JSON body, reporting every bad field at once, and turns it into the
     /// changes to apply.
     pub fn parse(body: Value) -> Result<ProductChanges, ApiError> {
-        let mut form = Form::new(body)?;
+        let mut form = Form::new(body, FIELDS)?;
         let changes = ProductChanges {
             name: form.optional::<String>("name"),
             description: form.optional::<String>("description"),
             category: form.optional::<String>("category"),
             price_cents: form.optional::<Price>("price").map(Price::cents),
-            stock: form.optional::<i32>("stock"),
+            stock: form.optional_int("stock"),
             is_active: form.optional::<bool>("isActive"),
         };
         if let Some(name) = &changes.name {
-            form.check_text("name", name, 1, NAME_MAX);
+            form.check_text("name", name, TextKind::Line, NAME_MAX);
         }
         if let Some(description) = &changes.description {
-            form.check_text("description", description, 0, DESCRIPTION_MAX);
+            form.check_text(
+                "description",
+                description,
+                TextKind::MultiLine,
+                DESCRIPTION_MAX,
+            );
         }
         if let Some(category) = &changes.category {
-            form.check_text("category", category, 1, CATEGORY_MAX);
+            form.check_text("category", category, TextKind::Line, CATEGORY_MAX);
         }
         form.check_stock(changes.stock);
         if form.errors.is_empty() && changes.is_empty() {
@@ -165,85 +203,6 @@ impl UpdateProduct {
             category: changes.category.map(|s| s.trim().to_string()),
             ..changes
         })
-    }
-}
-
-/// A JSON object being checked field by field, collecting every error.
-struct Form {
-    map: serde_json::Map<String, Value>,
-    errors: Vec<FieldError>,
-}
-
-impl Form {
-    /// Accepts only an object, and refuses every unknown field.
-    fn new(body: Value) -> Result<Form, ApiError> {
-        let Value::Object(map) = body else {
-            return Err(ApiError::Validation(vec![FieldError::new(
-                "body",
-                "must be a JSON object",
-            )]));
-        };
-        let errors = map
-            .keys()
-            .filter(|k| !FIELDS.contains(&k.as_str()))
-            .map(|k| FieldError::new(k.as_str(), "unknown field"))
-            .collect();
-        Ok(Form { map, errors })
-    }
-
-    fn optional<T: DeserializeOwned>(&mut self, field: &str) -> Option<T> {
-        let value = self.map.get(field)?;
-        match T::deserialize(value) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.errors
-                    .push(FieldError::new(field, describe(&e, value)));
-                None
-            }
-        }
-    }
-
-    fn required<T: DeserializeOwned>(&mut self, field: &str) -> Option<T> {
-        if !self.map.contains_key(field) {
-            self.errors.push(FieldError::new(field, "is required"));
-            return None;
-        }
-        self.optional(field)
-    }
-
-    fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        if value.trim().chars().count() < min {
-            self.errors
-                .push(FieldError::new(field, "must not be empty"));
-        } else if value.chars().count() > max {
-            self.errors.push(FieldError::new(
-                field,
-                format!("must be at most {max} characters"),
-            ));
-        }
-    }
-
-    fn check_stock(&mut self, stock: Option<i32>) {
-        if stock.is_some_and(|s| s < 0) {
-            self.errors
-                .push(FieldError::new("stock", "must not be negative"));
-        }
-    }
-
-    fn finish(&mut self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(std::mem::take(&mut self.errors)))
-        }
-    }
-}
-
-/// A short message for a value of the wrong type or out of range.
-fn describe(error: &serde_json::Error, value: &Value) -> String {
-    match value {
-        Value::Null => "must not be null".to_string(),
-        _ => error.to_string(),
     }
 }
 
@@ -305,6 +264,16 @@ mod tests {
             ["price"]
         );
         let changes = UpdateProduct::parse(json!({"stock": 3})).expect("valid");
+        let mut f = fields(
+            UpdateProduct::parse(json!({"name": "a\u{0}", "category": "\u{85}"})).unwrap_err(),
+        );
+        f.sort();
+        assert_eq!(f, ["category", "name"]);
+        assert!(UpdateProduct::parse(json!({"description": "one\r\n\ttwo"})).is_ok());
+        assert_eq!(
+            fields(UpdateProduct::parse(json!({"description": "bell\u{7}"})).unwrap_err()),
+            ["description"]
+        );
         assert_eq!(changes.stock, Some(3));
         assert!(changes.name.is_none());
     }

@@ -10,12 +10,17 @@ use crate::cache::keys::is_match_all;
 use crate::cache::stats::CacheStats;
 use crate::cache::Target;
 use crate::domain::responses::MessageResponse;
+use crate::domain::text::{has_control, CONTROL_MESSAGE};
 use crate::error::{ApiError, ErrorBody};
 use crate::redis_client::info::RedisMemory;
 use crate::state::AppState;
 
-/// Longest accepted key, tag or pattern.
+/// Longest accepted key, tag or pattern, in characters.
 const MAX_NAME: usize = 512;
+/// A name without control characters.
+const NAME_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// A pattern without control characters that is not only `*`s.
+const GLOB_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^*\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 /// Registers the admin routes inside the `/admin` scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -64,9 +69,45 @@ pub async fn metrics_cache(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(CacheMetrics { cache, redis })
 }
 
+/// The body of `POST /admin/cache/invalidate`: exactly one of `{"pattern":"products:list:*"}`,
+/// `{"tag":"category:books"}`, `{"key":"products:1"}` or `{"all":true}`.
+pub struct InvalidateBody;
+
+impl utoipa::PartialSchema for InvalidateBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let one = |field: &str, value: ObjectBuilder| {
+            ObjectBuilder::new()
+                .property(field, value)
+                .required(field)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        let name = |pattern: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_NAME))
+                .pattern(Some(pattern))
+        };
+        OneOfBuilder::new()
+            .item(one("pattern", name(GLOB_PATTERN)))
+            .item(one("tag", name(NAME_PATTERN)))
+            .item(one("key", name(NAME_PATTERN)))
+            .item(one(
+                "all",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for InvalidateBody {}
+
 /// Invalidates by `pattern`, `tag`, `key`, or `all`, on every instance.
 #[utoipa::path(post, path = "/admin/cache/invalidate", tag = "admin",
-    request_body(content = Object, description = r#"Exactly one of {"pattern":"products:list:*"}, {"tag":"category:books"}, {"key":"products:1"}, {"all":true}"#),
+    request_body = InvalidateBody,
     responses(
         (status = 200, description = "Invalidated", body = MessageResponse),
         (status = 400, description = "None, several, or a bad target", body = ErrorBody),
@@ -94,8 +135,11 @@ fn parse_target(body: &Value) -> Result<Target, ApiError> {
             ("all", Value::Bool(true)) => Target::All,
             ("all", _) => return Err(bad("`all` must be true")),
             ("pattern" | "tag" | "key", Value::String(s)) => {
-                if s.is_empty() || s.len() > MAX_NAME {
+                if s.is_empty() || s.chars().count() > MAX_NAME {
                     return Err(bad(&format!("`{field}` must be 1..={MAX_NAME} characters")));
+                }
+                if has_control(s) {
+                    return Err(bad(&format!("`{field}` {CONTROL_MESSAGE}")));
                 }
                 match field.as_str() {
                     "pattern" if is_match_all(s) => {
@@ -147,6 +191,7 @@ mod tests {
             json!({"pattern": "**"}),
             json!({"all": false}),
             json!({"key": ""}),
+            json!({"key": "a\u{0}"}),
             json!({"key": 1}),
             json!({"tag": "a", "key": "b"}),
             json!({"nope": 1}),

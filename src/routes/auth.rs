@@ -7,11 +7,12 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::accounts::{self, Account};
+use crate::auth::credentials::read as read_credentials;
 use crate::auth::{session as auth_session, CurrentUser};
 use crate::cart::store as cart_store;
 use crate::db;
 use crate::domain::responses::MessageResponse;
-use crate::error::{ApiError, ErrorBody, FieldError};
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 /// `{"success":true,"data":{"id","email","role"}}`
@@ -21,33 +22,32 @@ pub struct AccountResponse {
     pub data: Account,
 }
 
-/// `{email, password}`
+/// `{email, password}` to sign in: two strings without control characters.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Credentials {
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub email: String,
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub password: String,
+}
+
+/// `{email, password}` to register: an email address (at most 254 characters) and a
+/// password of 12..=128 characters, neither with control characters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registration {
+    #[schema(format = Email, min_length = 3, max_length = 254)]
+    pub email: String,
+    #[schema(
+        min_length = 12,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub password: String,
 }
 
 /// Reads `email` and `password` as strings, naming each one that is not.
 fn credentials(body: &Value) -> Result<(&str, &str), ApiError> {
-    let email = body.get("email").and_then(Value::as_str);
-    let password = body.get("password").and_then(Value::as_str);
-    match (email, password) {
-        (Some(e), Some(p)) => Ok((e, p)),
-        _ => {
-            let mut fields = Vec::new();
-            if email.is_none() {
-                fields.push(FieldError::new("email", "is required and must be a string"));
-            }
-            if password.is_none() {
-                fields.push(FieldError::new(
-                    "password",
-                    "is required and must be a string",
-                ));
-            }
-            Err(ApiError::Validation(fields))
-        }
-    }
+    read_credentials(body).map_err(ApiError::Validation)
 }
 
 fn account(status: actix_web::http::StatusCode, data: Account) -> HttpResponse {
@@ -66,11 +66,12 @@ fn message(text: &str) -> HttpResponse {
 
 /// Creates an account (role `user`); does not sign in.
 #[utoipa::path(
-    post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
+    post, path = "/api/auth/register", tag = "auth", request_body = Registration,
     responses(
         (status = 201, description = "Created", body = AccountResponse),
         (status = 409, description = "Email taken", body = ErrorBody),
         (status = 422, description = "Bad email or weak password", body = ErrorBody),
+        (status = 503, description = "Every password-hashing slot stayed busy (`Retry-After`), or PostgreSQL is down", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -79,8 +80,7 @@ pub async fn register(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = credentials(&body)?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let created = accounts::register(&mut conn, email, password).await?;
+    let created = accounts::register(&state.db, &state.hasher, email, password).await?;
     tracing::info!(user_id = created.id, "account registered");
     Ok(account(actix_web::http::StatusCode::CREATED, created))
 }
@@ -92,6 +92,7 @@ pub async fn register(
         (status = 200, description = "Signed in", body = AccountResponse),
         (status = 401, description = "Wrong email or password", body = ErrorBody),
         (status = 422, description = "Missing fields", body = ErrorBody),
+        (status = 503, description = "Every password-hashing slot stayed busy (`Retry-After`), or PostgreSQL or Redis is down", body = ErrorBody),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -101,14 +102,14 @@ pub async fn login(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = credentials(&body)?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let user = accounts::authenticate(&mut conn, email, password).await?;
-    drop(conn);
-    let generation = auth_session::generation(&state.redis, user.id).await?;
+    let signed_in = accounts::authenticate(&state.db, &state.hasher, email, password).await?;
+    let user = signed_in.account;
+    state.accounts.remember(user.id, signed_in.state);
     let anonymous_cart = cart_store::take_anonymous(&session);
     // A new id for the signed-in session: a planted session id is worth nothing.
     session.renew();
-    auth_session::sign_in(&session, user.clone(), generation).map_err(ApiError::Internal)?;
+    auth_session::sign_in(&session, user.clone(), signed_in.state.generation)
+        .map_err(ApiError::Internal)?;
     cart_store::merge_into_user(&state.redis, &session, user.id, &anonymous_cart).await?;
     tracing::info!(user_id = user.id, "signed in");
     Ok(account(actix_web::http::StatusCode::OK, user))
@@ -150,7 +151,12 @@ pub async fn logout_all(
     session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    auth_session::end_all(&state.redis, user.0.id).await?;
+    let mut conn = db::pool::connection(&state.db).await?;
+    let ended = accounts::end_all_sessions(&mut conn, user.0.id).await?;
+    drop(conn);
+    // This instance sees the new generation at once; the others within
+    // `session.account_cache_ms`.
+    state.accounts.remember(user.0.id, ended);
     session.purge();
     tracing::info!("every session of the user ended");
     Ok(message("Signed out everywhere"))

@@ -12,6 +12,8 @@ use crate::auth::CurrentUser;
 use crate::cache::WorkerCache;
 use crate::cart::store::{self, Owner};
 use crate::cart::{lookup, Cart, CartError};
+use crate::domain::id::PathId;
+use crate::domain::json::whole_number;
 use crate::error::{ApiError, ErrorBody, FieldError};
 use crate::state::AppState;
 
@@ -36,6 +38,23 @@ pub struct CartResponse {
     pub success: bool,
     pub cart: Vec<CartLineView>,
     pub total: f64,
+}
+
+/// `{productId, quantity}` for `POST /api/cart/add`.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct CartAdd {
+    #[schema(minimum = 1)]
+    pub product_id: i64,
+    #[schema(minimum = 1, maximum = 999)]
+    pub quantity: i32,
+}
+
+/// `{quantity}` for `PUT /api/cart/items/{productId}`; 0 removes the line.
+#[derive(Debug, ToSchema)]
+pub struct CartQuantity {
+    #[schema(minimum = 0, maximum = 999)]
+    pub quantity: i32,
 }
 
 /// What every cart handler needs: whose cart it is, the session holding an anonymous
@@ -122,7 +141,7 @@ fn int_field(
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, ApiError> {
     body.get(field)
-        .and_then(Value::as_i64)
+        .and_then(whole_number)
         .filter(|v| range.contains(v))
         .ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(
@@ -145,43 +164,41 @@ pub async fn get(ctx: CartContext) -> Result<HttpResponse, ApiError> {
 }
 
 /// Adds a quantity of an active product, merging with its line (capped at 999).
-#[utoipa::path(post, path = "/api/cart/add", tag = "cart",
+#[utoipa::path(post, path = "/api/cart/add", tag = "cart", request_body = CartAdd,
     responses(
         (status = 200, description = "The cart", body = CartResponse),
-        (status = 404, description = "No such product", body = ErrorBody),
-        (status = 422, description = "Bad quantity, inactive product or 100 lines", body = ErrorBody),
+        (status = 404, description = "No such active product", body = ErrorBody),
+        (status = 422, description = "Bad quantity, or the cart has 100 lines", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn add(body: web::Json<Value>, ctx: CartContext) -> Result<HttpResponse, ApiError> {
     let product_id = int_field(&body, "productId", 1..=i64::MAX)?;
     let quantity = int_field(&body, "quantity", 1..=999)? as u32;
-    let product = lookup::product(&ctx.state, &ctx.cache, product_id)
+    // An inactive product is as invisible here as on `GET /api/products/{id}`: a 404,
+    // which also keeps a schema-valid body from being refused as invalid.
+    lookup::product(&ctx.state, &ctx.cache, product_id)
         .await?
+        .filter(|p| p.active)
         .ok_or(ApiError::NotFound("Product not found"))?;
-    if !product.active {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "productId",
-            "is not available",
-        )]));
-    }
     ctx.change(|cart| cart.add(product_id, quantity)).await
 }
 
 /// Sets a line's quantity; 0 removes the line.
 #[utoipa::path(put, path = "/api/cart/items/{productId}", tag = "cart",
     params(("productId" = i64, Path, description = "Product id")),
+    request_body = CartQuantity,
     responses(
         (status = 200, description = "The cart", body = CartResponse),
         (status = 404, description = "Not in the cart", body = ErrorBody),
         (status = 422, description = "Bad quantity", body = ErrorBody),
     ))]
 pub async fn set_quantity(
-    product_id: web::Path<i64>,
+    product_id: web::Path<PathId>,
     body: web::Json<Value>,
     ctx: CartContext,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = int_field(&body, "quantity", 0..=999)? as u32;
-    ctx.change(|cart| cart.set(*product_id, quantity)).await
+    ctx.change(|cart| cart.set(product_id.0, quantity)).await
 }
 
 /// Removes a line.
@@ -192,10 +209,10 @@ pub async fn set_quantity(
         (status = 404, description = "Not in the cart", body = ErrorBody),
     ))]
 pub async fn remove(
-    product_id: web::Path<i64>,
+    product_id: web::Path<PathId>,
     ctx: CartContext,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.change(|cart| cart.remove(*product_id)).await
+    ctx.change(|cart| cart.remove(product_id.0)).await
 }
 
 /// Empties the cart.

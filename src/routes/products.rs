@@ -9,6 +9,7 @@ use crate::auth::AdminUser;
 use crate::cache::WorkerCache;
 use crate::catalog::{self, Cached};
 use crate::db::{self, products};
+use crate::domain::id::PathId;
 use crate::domain::list_query::ListParams;
 pub use crate::domain::responses::{MessageResponse, ProductListResponse, ProductResponse};
 use crate::domain::{CreateProduct, ListQuery, UpdateProduct};
@@ -53,11 +54,11 @@ pub async fn list(
 #[tracing::instrument(skip(req, cache, state))]
 pub async fn get(
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<PathId>,
     cache: web::Data<WorkerCache>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = id.into_inner().0;
     if let Some(cached) = catalog::product_response(&cache, id).await? {
         return Ok(cached_response(&req, &cached));
     }
@@ -166,13 +167,13 @@ pub async fn create(
 #[tracing::instrument(skip(_admin, body, state))]
 pub async fn update(
     _admin: AdminUser,
-    id: web::Path<i64>,
+    id: web::Path<PathId>,
     body: web::Json<Value>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = UpdateProduct::parse(body.into_inner())?;
     let mut conn = db::pool::connection(&state.db).await?;
-    let (before, after) = products::update(&mut conn, id.into_inner(), &changes)
+    let (before, after) = products::update(&mut conn, id.into_inner().0, &changes)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     drop(conn);
@@ -203,7 +204,7 @@ pub async fn update(
 )]
 pub async fn patch(
     admin: AdminUser,
-    id: web::Path<i64>,
+    id: web::Path<PathId>,
     body: web::Json<Value>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -223,11 +224,11 @@ pub async fn patch(
 #[tracing::instrument(skip(_admin, state))]
 pub async fn delete(
     _admin: AdminUser,
-    id: web::Path<i64>,
+    id: web::Path<PathId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = db::pool::connection(&state.db).await?;
-    let row = products::delete(&mut conn, id.into_inner())
+    let row = products::delete(&mut conn, id.into_inner().0)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     drop(conn);

@@ -44,7 +44,7 @@ fn help_lists_the_commands() {
         .output()
         .expect("binary runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for command in ["serve", "migrate", "seed", "create-admin"] {
+    for command in ["serve", "migrate", "seed", "create-admin", "set-role"] {
         assert!(stdout.contains(command), "{stdout}");
     }
 }
@@ -173,4 +173,44 @@ mod raw_http {
         }
         serde_json::from_str(body).ok()
     }
+}
+
+#[actix_web::test]
+async fn set_role_changes_the_role_of_signed_in_sessions() {
+    let app = crate::helpers::spawn_app().await;
+    let set_role = |email: &str, role: &str| {
+        Command::new(env!("CARGO_BIN_EXE_catalog-cache"))
+            .args(["set-role", "--email", email, "--role", role])
+            .env(
+                "APP_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env(
+                "DATABASE_URL",
+                secrecy::ExposeSecret::expose_secret(&app.settings.database.url),
+            )
+            .env("APP__LOG__LEVEL", "warn")
+            .output()
+            .expect("binary runs")
+    };
+    let output = set_role(&app.admin_email.to_uppercase(), "user");
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("is now user"));
+
+    // The admin signed in before the change is a user within a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let role = loop {
+        let me: serde_json::Value = app.get("/api/auth/me").await.json().await.expect("json");
+        if me["data"]["role"] == "user" || std::time::Instant::now() >= deadline {
+            break me["data"]["role"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    assert_eq!(role, "user");
+
+    let unknown = set_role("nobody@example.com", "admin");
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("nobody@example.com"), "{stderr}");
+    assert!(!set_role(&app.admin_email, "root").status.success());
 }

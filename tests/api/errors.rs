@@ -15,7 +15,6 @@ async fn bad_query_values_are_400() {
         "page=two",
         "limit=0",
         "limit=201",
-        "minPrice=10&maxPrice=1",
     ] {
         let response = app.get(&format!("/api/products?{query}")).await;
         assert_error(response, 400, "bad_request").await;
@@ -169,4 +168,118 @@ async fn unknown_routes_are_404_json() {
     let app = spawn_app().await;
     let body: Value = assert_error(app.get("/api/nothing").await, 404, "not_found").await;
     assert_eq!(body["error"]["message"], "Route not found");
+}
+
+#[actix_web::test]
+async fn control_characters_in_query_values_are_400_naming_the_parameter() {
+    let app = spawn_app().await;
+    for query in [
+        "category=%00",
+        "category=Books%1F",
+        "category=%C2%85",
+        "category=%7F",
+    ] {
+        let response = app.get(&format!("/api/products?{query}")).await;
+        let body = assert_error(response, 400, "bad_request").await;
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(message.contains("category"), "{query}: {body}");
+    }
+}
+
+#[actix_web::test]
+async fn control_characters_in_body_text_are_422_naming_each_field() {
+    let app = spawn_app().await;
+    let body =
+        json!({"name": "Lamp\u{0}", "category": "\u{7}Home", "price": 1, "description": "a\u{0}b"});
+    let body = assert_error(
+        app.post_json("/api/products", &body).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let mut fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["category", "description", "name"]);
+
+    // A description keeps its layout: tabs and line breaks are not refused.
+    let created = app
+        .create_product(
+            json!({"name": "Lamp", "category": "Home", "price": 1, "description": "one\r\n\ttwo"}),
+        )
+        .await;
+    assert_eq!(created["description"], "one\r\n\ttwo");
+    let path = format!("/api/products/{}", created["id"]);
+    let body = assert_error(
+        app.put_json(&path, &json!({"name": "\u{0}"})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["error"]["fields"][0]["field"], "name");
+}
+
+#[actix_web::test]
+async fn control_characters_in_credentials_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    for path in ["/api/auth/register", "/api/auth/login"] {
+        let response = app
+            .anonymous_client()
+            .post(app.url(path))
+            .json(&json!({"email": "nul\u{0}@example.com", "password": "correct horse battery"}))
+            .send()
+            .await
+            .expect("sent");
+        let body = assert_error(response, 422, "validation_failed").await;
+        assert_eq!(body["error"]["fields"][0]["field"], "email", "{path}");
+    }
+    let response = app
+        .anonymous_client()
+        .post(app.url("/api/auth/register"))
+        .json(&json!({"email": "ok@example.com", "password": "correct horse\u{1b}battery"}))
+        .send()
+        .await
+        .expect("sent");
+    let body = assert_error(response, 422, "validation_failed").await;
+    assert_eq!(body["error"]["fields"][0]["field"], "password");
+}
+
+#[actix_web::test]
+async fn what_the_openapi_document_allows_is_accepted() {
+    // JSON Schema calls 3.0 an integer (in a body or a path) and the document says
+    // minPrice <= maxPrice nowhere, so none of these is refused.
+    let app = spawn_app().await;
+    let created = app
+        .create_product(
+            json!({"name": "Lamp", "category": "Home", "price": 0.5700000000000001, "stock": 3.0}),
+        )
+        .await;
+    assert_eq!(created["stock"], 3);
+    assert_eq!(created["price"], 0.57);
+    let read = app.get(&format!("/api/products/{}.0", created["id"])).await;
+    assert_eq!(
+        read.status(),
+        200,
+        "an integer id written as {}.0",
+        created["id"]
+    );
+    let response = app.get("/api/products?minPrice=10&maxPrice=1").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["total"], 0);
+    let cart = app
+        .client
+        .post(app.url("/api/cart/add"))
+        .json(&json!({"productId": created["id"], "quantity": 2.0}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(cart.status(), 200);
 }

@@ -174,7 +174,8 @@ impl TestApp {
         let mut conn = catalog_cache::db::pool::connection(&pool)
             .await
             .expect("connection");
-        catalog_cache::auth::accounts::ensure_admin(&mut conn, email, PASSWORD)
+        let hasher = catalog_cache::auth::password::Hasher::new(&self.settings.auth);
+        catalog_cache::auth::accounts::ensure_admin(&mut conn, &hasher, email, PASSWORD)
             .await
             .expect("admin created");
     }

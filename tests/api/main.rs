@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod auth;
+mod auth_hashing;
 mod cache;
 mod cache_admin;
 mod cache_faults;
@@ -14,9 +15,11 @@ mod errors;
 mod health;
 mod helpers;
 mod openapi;
+mod parsers;
 mod private_redis;
 mod products;
 mod pubsub_liveness;
 mod rate_limit;
 mod redis_recovery;
 mod relay;
+mod sessions;

@@ -80,3 +80,45 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[actix_web::test]
+async fn the_document_states_the_answers_and_bounds_the_server_applies() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    for (path, methods) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in methods.as_object().expect("methods") {
+            let responses = &operation["responses"];
+            for status in ["429", "503"] {
+                assert!(responses[status].is_object(), "{method} {path}: {status}");
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(responses[status].is_object(), "{method} {path}: {status}");
+                }
+            }
+            if path.starts_with("/admin") || (path.starts_with("/api/products") && method != "get")
+            {
+                for status in ["401", "403"] {
+                    assert!(responses[status].is_object(), "{method} {path}: {status}");
+                }
+            }
+        }
+    }
+    // An update's fields may be left out but are never null; at least one is given and
+    // unknown ones are refused.
+    let update = &doc["components"]["schemas"]["UpdateProduct"];
+    assert_eq!(update["properties"]["name"]["type"], "string", "{update}");
+    assert_eq!(update["minProperties"], 1, "{update}");
+    assert!(update.get("maxProperties").is_none(), "{update}");
+    assert_eq!(update["additionalProperties"], false, "{update}");
+    assert_eq!(
+        doc["components"]["schemas"]["CreateProduct"]["properties"]["name"]["maxLength"],
+        200
+    );
+    assert!(doc["paths"]["/api/cart/add"]["post"]["requestBody"].is_object());
+}

@@ -1,0 +1,72 @@
+//! What a signed-in request must check against the account as it is now: its role and
+//! its session generation, read from PostgreSQL and kept per instance for a moment.
+//!
+//! Both live in the `users` row, so nothing can evict or expire them (a Redis key could,
+//! and its loss revived sessions ended by `logout-all`). Reading the row on every
+//! signed-in request would put PostgreSQL on the path of every cart and product read, so
+//! each instance keeps what it read for `session.account_cache_ms` (at most 1 s): a role
+//! change or a `logout-all` made anywhere (another instance, the CLI) is seen by every
+//! instance within that time, and at once by the instance that made it.
+
+use std::time::Duration;
+
+use super::Role;
+use crate::db::{pool, users, DbError, DbPool};
+
+/// Most accounts remembered at once per instance; beyond, the least recently used go.
+const MAX_ACCOUNTS: u64 = 100_000;
+
+/// An account's role and session generation as PostgreSQL has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountState {
+    pub role: Role,
+    pub generation: i64,
+}
+
+/// The per-instance short-lived copy of [`AccountState`]s. Cheap to clone.
+#[derive(Clone)]
+pub struct AccountStates {
+    db: DbPool,
+    /// `None` when `session.account_cache_ms` is 0: every check reads PostgreSQL.
+    recent: Option<moka::sync::Cache<i64, AccountState>>,
+}
+
+impl AccountStates {
+    pub fn new(db: DbPool, ttl: Duration) -> AccountStates {
+        let recent = (!ttl.is_zero()).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(MAX_ACCOUNTS)
+                .time_to_live(ttl)
+                .build()
+        });
+        AccountStates { db, recent }
+    }
+
+    /// The account's current state (`None` when it no longer exists), at most the
+    /// configured time old.
+    pub async fn current(&self, user_id: i64) -> Result<Option<AccountState>, DbError> {
+        if let Some(state) = self.recent.as_ref().and_then(|r| r.get(&user_id)) {
+            return Ok(Some(state));
+        }
+        let mut conn = pool::connection(&self.db).await?;
+        let state =
+            users::find_session_state(&mut conn, user_id)
+                .await?
+                .map(|(role, generation)| AccountState {
+                    role: Role::from_stored(&role),
+                    generation,
+                });
+        if let Some(state) = state {
+            self.remember(user_id, state);
+        }
+        Ok(state)
+    }
+
+    /// Records a state this instance has just read or written (login, `logout-all`), so
+    /// its own next request needs no query and never sees an older state.
+    pub fn remember(&self, user_id: i64, state: AccountState) {
+        if let Some(recent) = &self.recent {
+            recent.insert(user_id, state);
+        }
+    }
+}
