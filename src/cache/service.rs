@@ -1,9 +1,11 @@
 //! The cache as routes see it: read-through, invalidation, stats, warming.
 //!
 //! Invalidation order (so no instance can serve the old value afterwards): bump the
-//! local epoch (in-flight fills of this instance will not be stored), delete from L2 and
-//! leave tombstones (in-flight fills of other instances will not be stored), drop from
-//! every local L1, then publish so the other instances drop theirs.
+//! local epoch (in-flight fills of this instance will not be stored), take a new
+//! generation in Redis with the key's delete in one script (no fill that read the old
+//! row can be stored in L2 afterwards, and no entry loaded before it is read from L2),
+//! bump the epoch again (whatever a local miss read from L2 meanwhile is not put in L1),
+//! drop from every local L1, then publish so the other instances drop theirs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,18 +14,16 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::actor::{self, CacheActor, Put};
+use super::deferred::Pending;
+use super::hooks::Hooks;
 use super::l1::Lookup;
 use super::loader::{Load, Loader, Outcome, Warm};
 use super::stats::{BreakerStats, CacheStats, Counters, L1Stats};
-use super::{l2, CacheError, Source, Target, Tier};
+use super::{generation, l2, CacheError, CacheKey, Source, Target, Tier};
 use crate::configuration::CacheSettings;
 use crate::db::DbPool;
 use crate::pubsub::Publisher;
 use crate::redis_client::RedisClient;
-
-/// Invalidations kept for retry while Redis is unreachable; past this, everything is
-/// invalidated instead once it is back.
-const MAX_PENDING: usize = 1000;
 
 /// State shared by the loader, the worker actors and the handle.
 pub struct Shared {
@@ -31,7 +31,12 @@ pub struct Shared {
     pub redis: RedisClient,
     pub settings: CacheSettings,
     pub max_stale: Duration,
+    /// How long generation markers live in Redis (`generation::marker_ttl`).
+    pub marker_ttl: Duration,
+    /// The longest one load may wait for PostgreSQL (pool wait + statement timeout).
+    pub load_deadline: Duration,
     pub counters: Counters,
+    pub hooks: Hooks,
     publisher: Publisher,
     /// Bumped by every invalidation this instance applies; a fill that began under an
     /// older epoch is not stored.
@@ -42,15 +47,21 @@ pub struct Shared {
     pending: Mutex<Pending>,
 }
 
-#[derive(Default)]
-struct Pending {
-    targets: Vec<Target>,
-    overflow: bool,
-}
-
 impl Shared {
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether an invalidation of the key or one of its tags is waiting for Redis.
+    pub fn invalidation_pending(&self, key: &CacheKey, tags: &[String]) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .affects(key, tags)
+    }
+
+    fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn workers(&self) -> Vec<Addr<CacheActor>> {
@@ -59,6 +70,14 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
+}
+
+/// What an invalidation did: entries dropped, and whether part of it waits for Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalidated {
+    pub count: u64,
+    /// L2 or the other instances could not be reached yet: retried until they are.
+    pub deferred: bool,
 }
 
 /// A cloneable handle on the instance's cache.
@@ -84,14 +103,18 @@ impl Cache {
         settings: CacheSettings,
         publisher: Publisher,
         workers: usize,
+        load_deadline: Duration,
     ) -> Cache {
         let l1_bytes_per_worker = settings.l1_max_bytes / workers.max(1) as u64;
         let shared = Arc::new(Shared {
             db,
             redis,
             max_stale: Duration::from_secs(settings.max_stale_secs),
+            marker_ttl: generation::marker_ttl(&settings),
+            load_deadline,
             settings,
             counters: Counters::default(),
+            hooks: Hooks::default(),
             publisher,
             epoch: AtomicU64::new(0),
             workers: RwLock::new(Vec::new()),
@@ -133,6 +156,12 @@ impl Cache {
 
     pub fn epoch(&self) -> u64 {
         self.shared.epoch()
+    }
+
+    /// Pause points for tests (see `hooks.rs`).
+    #[doc(hidden)]
+    pub fn hooks(&self) -> &Hooks {
+        &self.shared.hooks
     }
 
     /// Worker actors registered so far.
@@ -178,25 +207,37 @@ impl Cache {
     }
 
     /// Invalidates here and everywhere: L2, every local L1, then the event for the other
-    /// instances. Answers how many entries were dropped (L2's count; L1's when Redis is
-    /// unreachable).
-    pub async fn invalidate(&self, targets: Vec<Target>) -> u64 {
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        let l2 = if self.shared.settings.l2_enabled {
-            l2::invalidate(&self.shared.redis, &targets).await.map(Some)
-        } else {
-            Ok(None)
-        };
+    /// instances. Counts the entries dropped (L2's deletes, or L1's when more: a tag's
+    /// L2 entries are hidden, not counted).
+    pub async fn invalidate(&self, targets: Vec<Target>) -> Invalidated {
+        self.shared.bump_epoch();
+        let l2 = self.invalidate_l2(&targets).await;
+        // A local miss that read L2 before the line above must not reach L1.
+        self.shared.bump_epoch();
         let targets: Arc<[Target]> = targets.into();
         let l1 = self.invalidate_l1(targets.clone()).await;
         let published = self.publish(&targets).await;
-        if l2.is_err() || !published {
+        let deferred = l2.is_err() || !published;
+        if deferred {
             // Redis is unreachable: L2 may still hold the old value and the other
             // instances have not heard. Retried until it goes through.
             tracing::warn!("invalidation deferred until Redis is back");
             self.defer(&targets);
         }
-        l2.ok().flatten().unwrap_or(l1)
+        Invalidated {
+            count: l2.unwrap_or(0).max(l1),
+            deferred,
+        }
+    }
+
+    async fn invalidate_l2(
+        &self,
+        targets: &[Target],
+    ) -> Result<u64, crate::redis_client::RedisError> {
+        if !self.shared.settings.l2_enabled {
+            return Ok(0);
+        }
+        l2::invalidate(&self.shared.redis, targets, self.shared.marker_ttl).await
     }
 
     async fn publish(&self, targets: &[Target]) -> bool {
@@ -208,19 +249,18 @@ impl Cache {
     }
 
     /// Retries deferred invalidations (L2 and the event); called periodically and on
-    /// reconnection. Past `MAX_PENDING` deferred targets, everything is invalidated.
+    /// reconnection. Once L2 has them, this instance's L1 is dropped for them again:
+    /// a local miss may have refilled it from L2 between Redis coming back and now.
     pub async fn retry_deferred(&self) {
-        let pending = std::mem::take(&mut *self.pending());
-        let targets = if pending.overflow {
-            vec![Target::All]
-        } else {
-            pending.targets
-        };
+        let targets = self.pending().take();
         if targets.is_empty() {
             return;
         }
-        let l2_done = !self.shared.settings.l2_enabled
-            || l2::invalidate(&self.shared.redis, &targets).await.is_ok();
+        let l2_done = self.invalidate_l2(&targets).await.is_ok();
+        if l2_done {
+            self.shared.bump_epoch();
+            self.invalidate_l1(targets.clone().into()).await;
+        }
         if !l2_done || !self.publish(&targets).await {
             self.defer(&targets);
         }
@@ -229,14 +269,14 @@ impl Cache {
     /// Applies another instance's invalidation to the local L1s.
     pub async fn apply_remote(&self, targets: Vec<Target>) {
         Counters::bump(&self.shared.counters.invalidations_received);
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+        self.shared.bump_epoch();
         self.invalidate_l1(targets.into()).await;
     }
 
     /// Empties every local L1: events may have been missed.
     pub async fn clear_l1(&self) {
         Counters::bump(&self.shared.counters.l1_clears);
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
+        self.shared.bump_epoch();
         self.invalidate_l1(Arc::from([Target::All])).await;
     }
 
@@ -247,13 +287,7 @@ impl Cache {
     }
 
     fn defer(&self, targets: &[Target]) {
-        let mut pending = self.pending();
-        if pending.targets.len() + targets.len() > MAX_PENDING {
-            pending.overflow = true;
-            pending.targets.clear();
-        } else if !pending.overflow {
-            pending.targets.extend_from_slice(targets);
-        }
+        self.pending().defer(targets);
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {

@@ -218,6 +218,9 @@ impl Settings {
         if !(1..=1000).contains(&self.database.pool_max_size) {
             return invalid("database.pool_max_size", "must be in 1..=1000");
         }
+        if !(1..=3_600_000).contains(&self.database.statement_timeout_ms) {
+            return invalid("database.statement_timeout_ms", "must be in 1..=3600000");
+        }
         self.cache.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");

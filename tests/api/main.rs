@@ -5,9 +5,11 @@
 mod auth;
 mod cache;
 mod cache_admin;
+mod cache_bounds;
 mod cache_faults;
 mod cache_instances;
 mod cache_l2;
+mod cache_races;
 mod cart;
 mod cli;
 mod errors;
