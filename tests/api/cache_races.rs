@@ -13,10 +13,27 @@ use crate::cache::{header, metrics, one_worker_app, subscribed};
 use crate::helpers::{spawn_app_from, spawn_app_with, TestApp};
 use crate::private_redis::PrivateRedis;
 
+/// Requests go cookie-less with the admin token, so no session read can fail them.
 async fn body(app: &TestApp, path: &str) -> Value {
-    let response = app.get(path).await;
+    let response = app
+        .token_client()
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(response.status(), 200, "{path}");
     response.json().await.expect("json")
+}
+
+async fn put(app: &TestApp, path: &str, body: &Value) -> u16 {
+    app.token_client()
+        .put(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
 }
 
 /// Reads `path` on every app `rounds` times; each answer must satisfy `fresh`.
@@ -46,7 +63,7 @@ async fn l2_raw(app: &TestApp, name: &str) -> Option<String> {
 
 /// Starts a GET on `app` in the background (it will stop at the armed pause).
 fn read_later(app: &TestApp, path: &str) -> actix_web::rt::task::JoinHandle<u16> {
-    let (client, url) = (app.client.clone(), app.url(path));
+    let (client, url) = (app.token_client(), app.url(path));
     actix_web::rt::spawn(async move {
         client
             .get(url)
@@ -66,10 +83,10 @@ async fn a_fill_paused_across_a_write_on_the_same_instance_is_never_served() {
     let reader = read_later(&app, "/api/products/1");
     pause.reached().await;
 
-    let response = app
-        .put_json("/api/products/1", &json!({"name": "Renamed"}))
-        .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        put(&app, "/api/products/1", &json!({"name": "Renamed"})).await,
+        200
+    );
     pause.release();
     assert_eq!(reader.await.expect("reader"), 200);
 
@@ -94,10 +111,10 @@ async fn a_list_fill_paused_across_a_write_is_never_served() {
     pause.reached().await;
 
     // Product 2 is a book: its list tags are invalidated, the list key is not named.
-    let response = app
-        .put_json("/api/products/2", &json!({"price": 1234.5}))
-        .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        put(&app, "/api/products/2", &json!({"price": 1234.5})).await,
+        200
+    );
     pause.release();
     assert_eq!(reader.await.expect("reader"), 200);
 
@@ -118,10 +135,10 @@ async fn a_fill_paused_on_one_instance_across_a_write_on_another_is_never_served
     let reader = read_later(&b, "/api/products/1");
     pause.reached().await;
 
-    let response = a
-        .put_json("/api/products/1", &json!({"name": "Renamed"}))
-        .await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(
+        put(&a, "/api/products/1", &json!({"name": "Renamed"})).await,
+        200
+    );
     // B's own L1 guard needs the event; the L2 guard does not.
     for _ in 0..200 {
         if metrics(&b).await["cache"]["invalidationsReceived"].as_u64() >= Some(1) {
@@ -148,19 +165,36 @@ async fn a_write_while_redis_is_unreachable_is_never_read_back_from_l2() {
             // Every read goes to L2: the level a pending invalidation must keep closed.
             s.cache.l1_enabled = false;
             s.redis.url = secrecy::SecretString::from(url);
-            s.redis.breaker_cooldown_ms = 100;
+            s.redis.breaker_cooldown_ms = 1500;
         })
         .await,
     )
     .await;
     app.seed(1).await;
-    let writer = app.token_client();
-    assert_eq!(header(&app.get("/api/products/1").await, "x-cache"), "MISS");
+    let client = app.token_client();
+    let read = || async {
+        let response = client
+            .get(app.url("/api/products/1"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("json")
+    };
+    read().await;
     assert!(l2_raw(&app, "products:1").await.is_some());
 
-    // Redis stops answering (its data survives): the write's invalidation is deferred.
-    pause_redis(&redis, 1000).await;
-    let response = writer
+    // Redis stalls long enough for reads to open the breaker; the write then cannot
+    // reach Redis at all (nothing is sent while the breaker is open) and is deferred,
+    // though Redis itself is fine again and still holds the old entry.
+    pause_redis(&redis, 300).await;
+    for _ in 0..100 {
+        read().await;
+        if metrics(&app).await["cache"]["breaker"]["state"] == "open" {
+            break;
+        }
+    }
+    let response = client
         .put(app.url("/api/products/1"))
         .json(&json!({"name": "Renamed"}))
         .send()
@@ -168,17 +202,11 @@ async fn a_write_while_redis_is_unreachable_is_never_read_back_from_l2() {
         .expect("sent");
     assert_eq!(response.status(), 200);
 
-    // Through the pause, its end, and the replay (retried every second).
-    for _ in 0..150 {
-        let response = writer
-            .get(app.url("/api/products/1"))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.expect("json");
+    // Through the open breaker, its closing, and the replay (retried every second).
+    for _ in 0..300 {
+        let body = read().await;
         assert_eq!(body["data"]["name"], "Renamed", "the old value came back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let raw = l2_raw(&app, "products:1").await.unwrap_or_default();
     assert!(raw.is_empty() || raw.contains("Renamed"), "L2 holds: {raw}");
@@ -214,7 +242,15 @@ async fn a_refresh_that_finds_the_product_gone_drops_it_instead_of_serving_stale
     )
     .await;
     app.seed(1).await;
-    assert_eq!(header(&app.get("/api/products/1").await, "x-cache"), "MISS");
+    let reader = app.anonymous_client();
+    let get = || async {
+        reader
+            .get(app.url("/api/products/1"))
+            .send()
+            .await
+            .expect("sent")
+    };
+    assert_eq!(header(&get().await, "x-cache"), "MISS");
     // Gone behind the cache's back (as when an invalidation was lost).
     let mut conn = app.db_connection().await;
     diesel::sql_query("UPDATE products SET is_active = false WHERE id = 1")
