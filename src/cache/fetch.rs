@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::entry::{jittered, Entry, Freshness};
 use super::generation;
+use super::hooks::PausePoint;
 use super::loader::{LoadResult, Outcome};
 use super::service::Shared;
 use super::stats::Counters;
@@ -91,7 +92,10 @@ async fn load(shared: &Shared, source: &Source, epoch: u64, stale: Option<Entry>
                 generation: snapshot.map_or(0, |s| s.seq),
             };
             if let (Some(snapshot), true) = (snapshot, shared.epoch() == epoch) {
-                shared.hooks.before_l2_fill(&key.name()).await;
+                shared
+                    .hooks
+                    .reach(PausePoint::BeforeL2Fill, || key.name())
+                    .await;
                 let _ = l2::fill(&shared.redis, &key, &entry, snapshot, shared.marker_ttl).await;
             }
             found(entry, Tier::Miss)

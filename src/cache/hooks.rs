@@ -1,29 +1,46 @@
-//! Test hooks: pause points that let black-box tests put a fill exactly where a race
-//! needs it (between its database read and its L2 write), deterministically, without
-//! sleeps. Nothing installs one in production; an uninstalled hook costs one uncontended
-//! lock per L2 fill (never on a hit).
+//! Test hooks: pause points that let black-box tests stop a read, a fill or an
+//! invalidation exactly where a race needs it, deterministically, without sleeps.
+//! Nothing arms one in production; an unarmed hook costs one atomic load.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
 
-/// One armed pause: the next fill of `key` stops before its L2 write until released.
+/// Where a pause can stop.
 #[doc(hidden)]
-pub struct FillPause {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PausePoint {
+    /// A fill, after its database read, before its L2 write (key: the entry's name).
+    BeforeL2Fill,
+    /// A read that missed L1 and loaded, before it puts the entry into L1 (key: name).
+    BeforeL1Put,
+    /// An invalidation, after its first epoch bump, before L2 (key: ignored).
+    BeforeInvalidationL2,
+}
+
+/// One armed pause: the next arrival at its point (for its key) stops until released.
+#[doc(hidden)]
+pub struct Pause {
+    point: PausePoint,
     key: String,
     reached: Notify,
     release: Notify,
 }
 
-impl FillPause {
-    /// Waits until a fill of the key has read the database and stopped.
+impl Pause {
+    /// Waits until something has arrived at the point and stopped.
     pub async fn reached(&self) {
         self.reached.notified().await;
     }
 
-    /// Lets the stopped fill go on to its L2 write.
+    /// Lets it go on.
     pub fn release(&self) {
         self.release.notify_one();
+    }
+
+    fn matches(&self, point: PausePoint, key: &str) -> bool {
+        self.point == point && (point == PausePoint::BeforeInvalidationL2 || self.key == key)
     }
 }
 
@@ -31,29 +48,34 @@ impl FillPause {
 #[doc(hidden)]
 #[derive(Default)]
 pub struct Hooks {
-    fill_pause: Mutex<Option<Arc<FillPause>>>,
+    armed: AtomicBool,
+    pauses: Mutex<Vec<Arc<Pause>>>,
 }
 
 impl Hooks {
-    /// Arms a one-shot pause for the next fill of the key named `key` (e.g. `products:1`).
-    pub fn pause_next_fill(&self, key: &str) -> Arc<FillPause> {
-        let pause = Arc::new(FillPause {
+    /// Arms a one-shot pause at `point` for the key named `key` (e.g. `products:1`).
+    pub fn pause_next(&self, point: PausePoint, key: &str) -> Arc<Pause> {
+        let pause = Arc::new(Pause {
+            point,
             key: key.to_string(),
             reached: Notify::new(),
             release: Notify::new(),
         });
-        *self.slot() = Some(pause.clone());
+        self.slots().push(pause.clone());
+        self.armed.store(true, Ordering::Release);
         pause
     }
 
-    /// Called by a fill before its L2 write: stops there if a pause is armed for it.
-    pub(super) async fn before_l2_fill(&self, key: &str) {
+    /// Called at each point: stops there if a pause is armed for it.
+    pub(super) async fn reach(&self, point: PausePoint, key: impl FnOnce() -> String) {
+        if !self.armed.load(Ordering::Acquire) {
+            return;
+        }
+        let key = key();
         let armed = {
-            let mut slot = self.slot();
-            match slot.as_ref() {
-                Some(pause) if pause.key == key => slot.take(),
-                _ => None,
-            }
+            let mut pauses = self.slots();
+            let found = pauses.iter().position(|p| p.matches(point, &key));
+            found.map(|i| pauses.swap_remove(i))
         };
         if let Some(pause) = armed {
             // `notify_one` keeps a permit, so the test may start waiting late.
@@ -62,9 +84,7 @@ impl Hooks {
         }
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<FillPause>>> {
-        self.fill_pause
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Pause>>> {
+        self.pauses.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -10,7 +10,7 @@ use actix::prelude::*;
 
 use super::actor::{self, CacheActor, Put};
 use super::deferred::Pending;
-use super::hooks::Hooks;
+use super::hooks::{Hooks, PausePoint};
 use super::l1::Lookup;
 use super::loader::{Load, Loader, Outcome, Warm};
 use super::stats::{BreakerStats, CacheStats, Counters, L1Stats};
@@ -184,6 +184,8 @@ impl Cache {
                 let outcome = self.loader.send(Load { source, epoch }).await??;
                 if let Outcome::Found { entry, tier } = &outcome {
                     if matches!(tier, Tier::L2 | Tier::Miss) {
+                        let hooks = &self.shared.hooks;
+                        hooks.reach(PausePoint::BeforeL1Put, || key.name()).await;
                         // A fill, not on the response's path: a full mailbox skips it.
                         let _ = actor.try_send(Put {
                             key,

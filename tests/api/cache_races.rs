@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use catalog_cache::cache::hooks::PausePoint::{BeforeInvalidationL2, BeforeL1Put, BeforeL2Fill};
 use diesel_async::RunQueryDsl;
 use serde_json::{json, Value};
 
@@ -79,7 +80,7 @@ fn read_later(app: &TestApp, path: &str) -> actix_web::rt::task::JoinHandle<u16>
 async fn a_fill_paused_across_a_write_on_the_same_instance_is_never_served() {
     let app = one_worker_app().await;
     app.seed(2).await;
-    let pause = app.cache.hooks().pause_next_fill("products:1");
+    let pause = app.cache.hooks().pause_next(BeforeL2Fill, "products:1");
     let reader = read_later(&app, "/api/products/1");
     pause.reached().await;
 
@@ -106,7 +107,7 @@ async fn a_list_fill_paused_across_a_write_is_never_served() {
     let pause = app
         .cache
         .hooks()
-        .pause_next_fill("products:list:category=Books&limit=50&page=1");
+        .pause_next(BeforeL2Fill, "products:list:category=Books&limit=50&page=1");
     let reader = read_later(&app, list);
     pause.reached().await;
 
@@ -131,7 +132,7 @@ async fn a_fill_paused_on_one_instance_across_a_write_on_another_is_never_served
     let a = one_worker_app().await;
     a.seed(2).await;
     let b = subscribed(spawn_app_from(a.settings.clone()).await).await;
-    let pause = b.cache.hooks().pause_next_fill("products:1");
+    let pause = b.cache.hooks().pause_next(BeforeL2Fill, "products:1");
     let reader = read_later(&b, "/api/products/1");
     pause.reached().await;
 
@@ -147,6 +148,38 @@ async fn a_fill_paused_on_one_instance_across_a_write_on_another_is_never_served
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     pause.release();
+    assert_eq!(reader.await.expect("reader"), 200);
+
+    never_old(&[&a, &b], "/api/products/1", |b| {
+        b["data"]["name"] == "Renamed"
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_local_miss_that_reads_l2_during_an_invalidation_is_not_kept_in_l1() {
+    let a = one_worker_app().await;
+    a.seed(1).await;
+    // B fills L2; A's L1 stays empty, so A's next read is an L2 hit of the old value.
+    let b = subscribed(spawn_app_from(a.settings.clone()).await).await;
+    body(&b, "/api/products/1").await;
+
+    let invalidation = a.cache.hooks().pause_next(BeforeInvalidationL2, "");
+    let writer = {
+        let (client, url) = (a.token_client(), a.url("/api/products/1"));
+        actix_web::rt::spawn(async move {
+            let put = client.put(url).json(&json!({"name": "Renamed"}));
+            put.send().await.expect("sent").status().as_u16()
+        })
+    };
+    invalidation.reached().await;
+    // The write has committed and its invalidation has begun, L2 not yet reached.
+    let put = a.cache.hooks().pause_next(BeforeL1Put, "products:1");
+    let reader = read_later(&a, "/api/products/1");
+    put.reached().await;
+    invalidation.release();
+    assert_eq!(writer.await.expect("writer"), 200);
+    put.release();
     assert_eq!(reader.await.expect("reader"), 200);
 
     never_old(&[&a, &b], "/api/products/1", |b| {

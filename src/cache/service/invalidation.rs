@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{actor, l2, Cache, Counters, Pending, Target};
+use super::{actor, l2, Cache, Counters, PausePoint, Pending, Target};
 use crate::redis_client::RedisError;
 
 /// What an invalidation did: entries dropped, and whether part of it waits for Redis.
@@ -27,6 +27,10 @@ impl Cache {
     /// L2 entries are hidden, not counted).
     pub async fn invalidate(&self, targets: Vec<Target>) -> Invalidated {
         self.shared.bump_epoch();
+        let hooks = &self.shared.hooks;
+        hooks
+            .reach(PausePoint::BeforeInvalidationL2, String::new)
+            .await;
         let l2 = self.invalidate_l2(&targets).await;
         // A local miss that read L2 before the line above must not reach L1.
         self.shared.bump_epoch();
