@@ -6,6 +6,7 @@ mod auth;
 mod cache;
 mod cache_admin;
 mod cache_bounds;
+mod cache_deferred;
 mod cache_faults;
 mod cache_instances;
 mod cache_l2;
