@@ -343,6 +343,11 @@ mod tests {
         assert_eq!(s.cache.list_ttl_secs, 300);
         assert_eq!(s.cache.jitter_percent, 10);
         assert_eq!(s.cache.l1_max_bytes, 64 * 1024 * 1024);
+        assert_eq!(s.database.statement_timeout_ms, 5000);
+        assert_eq!(
+            s.database.load_deadline(),
+            std::time::Duration::from_millis(7000)
+        );
     }
 
     #[test]
@@ -386,6 +391,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("breaker_failure_threshold"), "{err}");
+        let err = load(&[("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("statement_timeout_ms"), "{err}");
         let err = load(&[("SESSION_SECRET", "short")])
             .unwrap_err()
             .to_string();
