@@ -9,16 +9,20 @@ use super::{CacheKey, Target};
 /// back.
 const MAX_PENDING: usize = 1000;
 
-/// The invalidations waiting for Redis.
+/// The invalidations waiting for Redis. They stay here (and keep L2 closed for what
+/// they cover) until a retry has fully gone through, not just until one starts.
 #[derive(Debug, Default)]
 pub struct Pending {
     targets: Vec<Target>,
     overflow: bool,
+    /// Counts `defer` calls, so a retry knows whether more came in meanwhile.
+    deferrals: u64,
 }
 
 impl Pending {
     /// Keeps `targets` for retry (all of them become "everything" past the bound).
     pub fn defer(&mut self, targets: &[Target]) {
+        self.deferrals += 1;
         if self.targets.len() + targets.len() > MAX_PENDING {
             self.overflow = true;
             self.targets.clear();
@@ -27,13 +31,23 @@ impl Pending {
         }
     }
 
-    /// Takes everything out for a retry.
-    pub fn take(&mut self) -> Vec<Target> {
-        let pending = std::mem::take(self);
-        if pending.overflow {
+    /// What a retry should do, and a mark to hand back to [`Pending::done`].
+    pub fn to_retry(&self) -> (Vec<Target>, u64) {
+        let targets = if self.overflow {
             vec![Target::All]
         } else {
-            pending.targets
+            self.targets.clone()
+        };
+        (targets, self.deferrals)
+    }
+
+    /// A retry started at `mark` went through: forget it, unless more was deferred
+    /// since (then everything stays for the next retry; doing a target twice is
+    /// harmless).
+    pub fn done(&mut self, mark: u64) {
+        if self.deferrals == mark {
+            self.targets.clear();
+            self.overflow = false;
         }
     }
 
@@ -69,7 +83,13 @@ mod tests {
         assert!(!pending.affects(&key, &tags));
         pending.defer(&[Target::Pattern("products:?".into())]);
         assert!(pending.affects(&key, &tags));
-        assert_eq!(pending.take().len(), 2);
+        let (targets, mark) = pending.to_retry();
+        assert_eq!(targets.len(), 2);
+        assert!(
+            pending.affects(&key, &tags),
+            "pending until the retry is done"
+        );
+        pending.done(mark);
         assert!(!pending.affects(&key, &tags));
         pending.defer(&[Target::Tag("category:a".into())]);
         assert!(pending.affects(&key, &tags));
@@ -83,6 +103,13 @@ mod tests {
             .collect();
         pending.defer(&many);
         assert!(pending.affects(&CacheKey::Product(123_456), &[]));
-        assert_eq!(pending.take(), vec![Target::All]);
+        let (targets, mark) = pending.to_retry();
+        assert_eq!(targets, vec![Target::All]);
+        pending.defer(&[Target::Key("products:1".into())]);
+        pending.done(mark);
+        assert!(
+            pending.affects(&CacheKey::Product(7), &[]),
+            "deferred during the retry: kept"
+        );
     }
 }

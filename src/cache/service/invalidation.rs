@@ -68,18 +68,19 @@ impl Cache {
     /// Retries deferred invalidations (L2 and the event); called periodically and on
     /// reconnection. Once L2 has them, this instance's L1 is dropped for them again:
     /// a local miss may have refilled it from L2 between Redis coming back and now.
+    /// They stay pending (L2 closed for them) until both steps have gone through.
     pub async fn retry_deferred(&self) {
-        let targets = self.pending().take();
+        let (targets, mark) = self.pending().to_retry();
         if targets.is_empty() {
             return;
         }
-        let l2_done = self.invalidate_l2(&targets).await.is_ok();
-        if l2_done {
-            self.shared.bump_epoch();
-            self.invalidate_l1(targets.clone().into()).await;
+        if self.invalidate_l2(&targets).await.is_err() {
+            return;
         }
-        if !l2_done || !self.publish(&targets).await {
-            self.defer(&targets);
+        self.shared.bump_epoch();
+        self.invalidate_l1(targets.clone().into()).await;
+        if self.publish(&targets).await {
+            self.pending().done(mark);
         }
     }
 
