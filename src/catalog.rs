@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::cache::keys::{list_category_tag, UNFILTERED_LISTS};
 use crate::cache::loader::Outcome;
-use crate::cache::{Cache, CacheError, CacheKey, Entry, Source, Target, Tier, WorkerCache};
+use crate::cache::{
+    Cache, CacheError, CacheKey, Entry, Invalidated, Source, Target, Tier, WorkerCache,
+};
 use crate::domain::responses::ProductResponse;
 use crate::domain::{ListQuery, Product};
 
@@ -50,7 +52,7 @@ async fn read(cache: &WorkerCache, source: Source) -> Result<Option<Cached>, Cac
 /// could contain it before or after (its old and new categories' lists and the lists not
 /// filtered by category), here and on every instance. `categories` holds the old and the
 /// new category (the same one twice is fine).
-pub async fn product_written(cache: &Cache, id: i64, categories: &[&str]) -> u64 {
+pub async fn product_written(cache: &Cache, id: i64, categories: &[&str]) -> Invalidated {
     let mut targets = vec![
         Target::Key(CacheKey::Product(id).name()),
         Target::Tag(UNFILTERED_LISTS.to_string()),

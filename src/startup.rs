@@ -36,6 +36,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: DbPool,
+    cache: Cache,
 }
 
 impl Application {
@@ -62,6 +63,7 @@ impl Application {
             settings.cache.clone(),
             Publisher::new(redis.clone(), origin.clone()),
             workers,
+            settings.database.load_deadline(),
         );
         let ping = Ping {
             interval: std::time::Duration::from_millis(settings.redis.pubsub_ping_interval_ms),
@@ -88,6 +90,7 @@ impl Application {
             rate_limit: limiter,
         });
         let factory_cache = cache.clone();
+        let test_cache = cache.clone();
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: that worker's own L1 actor.
             let worker_cache = web::Data::new(factory_cache.start_worker());
@@ -120,7 +123,18 @@ impl Application {
             let warmed = cache.warm_at_start(warm_count, warm_timeout, workers).await;
             tracing::info!(warmed, "cache warmed");
         });
-        Ok(Application { port, server, db })
+        Ok(Application {
+            port,
+            server,
+            db,
+            cache: test_cache,
+        })
+    }
+
+    /// The instance's cache, for tests that arm its hooks.
+    #[doc(hidden)]
+    pub fn cache(&self) -> Cache {
+        self.cache.clone()
     }
 
     /// The port actually bound (useful when configured as 0).

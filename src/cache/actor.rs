@@ -97,12 +97,14 @@ pub struct Put {
     pub epoch: u64,
 }
 
-/// The outcome of a refresh this worker asked for (`None`: it failed, keep the stale one).
+/// The outcome of a refresh this worker asked for (`entry` `None`: it failed, keep the
+/// stale one, unless `gone`: the product no longer exists, drop it).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Refreshed {
     pub key: CacheKey,
     pub entry: Option<Arc<Entry>>,
+    pub gone: bool,
     pub epoch: u64,
 }
 
@@ -162,7 +164,10 @@ impl Handler<Refreshed> for CacheActor {
 
     fn handle(&mut self, msg: Refreshed, _: &mut Self::Context) {
         self.refreshing.remove(&msg.key);
-        if let Some(entry) = msg.entry {
+        if msg.gone {
+            // Whatever the epoch: a deleted product must never be served as STALE.
+            self.l1.remove(&msg.key);
+        } else if let Some(entry) = msg.entry {
             if msg.epoch == self.cache.epoch() {
                 self.store(msg.key, &entry);
             }

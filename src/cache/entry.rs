@@ -19,6 +19,9 @@ pub struct Entry {
     pub tags: Arc<[String]>,
     pub fresh_until: Instant,
     pub stale_until: Instant,
+    /// The L2 generation read before the database query that produced it (0 when
+    /// unknown): an invalidation with a newer generation hides it (`generation.rs`).
+    pub generation: u64,
 }
 
 /// How servable an entry is now.
@@ -55,6 +58,7 @@ impl Entry {
             stale_ms: millis(self.stale_until.saturating_duration_since(self.fresh_until)),
             etag: self.etag.to_str().unwrap_or_default().to_string(),
             tags: self.tags.to_vec(),
+            generation: self.generation,
         };
         let mut out = serde_json::to_vec(&header).unwrap_or_default();
         out.push(b'\n');
@@ -79,6 +83,7 @@ impl Entry {
             tags: header.tags.into(),
             fresh_until,
             stale_until: fresh_until + Duration::from_millis(header.stale_ms),
+            generation: header.generation,
         })
     }
 }
@@ -93,6 +98,9 @@ struct Header {
     etag: String,
     #[serde(rename = "t")]
     tags: Vec<String>,
+    /// Read by the L2 read script (`h.g`), which compares it with the markers.
+    #[serde(rename = "g", default)]
+    generation: u64,
 }
 
 /// Milliseconds since the Unix epoch (wall clock: shared between instances).
@@ -131,11 +139,13 @@ mod tests {
             tags: vec!["product:1".to_string()].into(),
             fresh_until: now + Duration::from_secs(10),
             stale_until: now + Duration::from_secs(70),
+            generation: 42,
         };
         let back = Entry::decode(&entry.encode(now), now).expect("decodes");
         assert_eq!(back.body, entry.body);
         assert_eq!(back.etag, entry.etag);
         assert_eq!(&*back.tags, &*entry.tags);
+        assert_eq!(back.generation, 42);
         let fresh = back.fresh_until.duration_since(now).as_secs_f64();
         assert!((9.0..=10.1).contains(&fresh), "{fresh}");
         assert_eq!(back.stale_until - back.fresh_until, Duration::from_secs(60));
@@ -151,6 +161,7 @@ mod tests {
             tags: Vec::new().into(),
             fresh_until: now + Duration::from_secs(1),
             stale_until: now + Duration::from_secs(2),
+            generation: 0,
         };
         assert_eq!(entry.freshness(now), Freshness::Fresh);
         assert_eq!(

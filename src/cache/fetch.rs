@@ -1,13 +1,20 @@
 //! One flight's work: L2, then (under the cross-instance lock) PostgreSQL, filling L2.
+//!
+//! The fill is guarded by a generation read from Redis before the database query
+//! (`generation.rs`), and the query by a deadline, so a hung database cannot pin the
+//! key's flight: past it, a stale entry answers, else `DbUnavailable` (503).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::entry::{jittered, unix_ms, Entry, Freshness};
+use super::entry::{jittered, Entry, Freshness};
+use super::generation;
+use super::hooks::PausePoint;
 use super::loader::{LoadResult, Outcome};
 use super::service::Shared;
 use super::stats::Counters;
-use super::{l2, CacheKey, Source, Tier};
+use super::{l2, CacheError, CacheKey, Source, Tier};
+use crate::redis_client::RedisError;
 
 /// While another instance holds the refresh lock: how often to look for its fill in L2
 /// (until the lock's lifetime has passed, then PostgreSQL is queried anyway).
@@ -22,7 +29,7 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
     if !shared.settings.l2_enabled {
         return load(shared, source, epoch, None).await;
     }
-    match l2::get(&shared.redis, &key).await {
+    match read_l2(shared, &key).await {
         Ok(Some(entry)) => match entry.freshness(Instant::now()) {
             Freshness::Fresh => {
                 Counters::bump(&counters.l2_hits);
@@ -57,11 +64,21 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
     result
 }
 
-/// Queries PostgreSQL and fills L2; on a database failure falls back to `stale`.
+/// Queries PostgreSQL (within the load deadline) and fills L2; on a database failure
+/// falls back to `stale`.
 async fn load(shared: &Shared, source: &Source, epoch: u64, stale: Option<Entry>) -> LoadResult {
-    let started_ms = unix_ms();
+    let key = source.key();
+    // Before the query: any invalidation after this point makes the fill refuse.
+    let snapshot = if shared.settings.l2_enabled {
+        generation::snapshot(&shared.redis).await.ok()
+    } else {
+        None
+    };
     Counters::bump(&shared.counters.db_queries);
-    match source.load(&shared.db).await {
+    let loaded = tokio::time::timeout(shared.load_deadline, source.load(&shared.db))
+        .await
+        .unwrap_or_else(|_| Err(CacheError::DbUnavailable("load deadline passed".into())));
+    match loaded {
         Ok(Some(loaded)) => {
             let now = Instant::now();
             let fresh_until =
@@ -72,13 +89,24 @@ async fn load(shared: &Shared, source: &Source, epoch: u64, stale: Option<Entry>
                 tags: loaded.tags,
                 fresh_until,
                 stale_until: fresh_until + shared.max_stale,
+                generation: snapshot.map_or(0, |s| s.seq),
             };
-            if shared.settings.l2_enabled && shared.epoch() == epoch {
-                let _ = l2::fill(&shared.redis, &source.key(), &entry, started_ms).await;
+            if let (Some(snapshot), true) = (snapshot, shared.epoch() == epoch) {
+                shared
+                    .hooks
+                    .reach(PausePoint::BeforeL2Fill, || key.name())
+                    .await;
+                let _ = l2::fill(&shared.redis, &key, &entry, snapshot, shared.marker_ttl).await;
             }
             found(entry, Tier::Miss)
         }
-        Ok(None) => Ok(Outcome::NotFound),
+        Ok(None) => {
+            if stale.is_some() {
+                // The stale copy in L2 is of a product now gone: nobody may serve it.
+                let _ = l2::remove(&shared.redis, &key).await;
+            }
+            Ok(Outcome::NotFound)
+        }
         Err(e) => match stale {
             Some(entry) => found(entry, Tier::Stale),
             None => Err(e),
@@ -86,12 +114,19 @@ async fn load(shared: &Shared, source: &Source, epoch: u64, stale: Option<Entry>
     }
 }
 
+/// An L2 read, skipped (a miss) while an invalidation of the key or of one of its tags
+/// waits to reach Redis: until then L2 may still hold the value it drops.
+async fn read_l2(shared: &Shared, key: &CacheKey) -> Result<Option<Entry>, RedisError> {
+    let entry = l2::get(&shared.redis, key).await?;
+    Ok(entry.filter(|e| !shared.invalidation_pending(key, &e.tags)))
+}
+
 /// Polls L2 while another instance holds the lock; the fresh entry if it appears.
 async fn wait_for_fill(shared: &Shared, key: &CacheKey, lock_ttl: Duration) -> Option<Entry> {
     let deadline = Instant::now() + lock_ttl;
     while Instant::now() < deadline {
         tokio::time::sleep(LOCK_POLL).await;
-        if let Ok(Some(entry)) = l2::get(&shared.redis, key).await {
+        if let Ok(Some(entry)) = read_l2(shared, key).await {
             if entry.freshness(Instant::now()) == Freshness::Fresh {
                 return Some(entry);
             }

@@ -96,6 +96,10 @@ impl L1 {
         self.cache.insert(key, entry);
     }
 
+    pub fn remove(&self, key: &CacheKey) {
+        self.cache.invalidate(key);
+    }
+
     /// Drops what the targets name; returns how many entries went.
     pub fn invalidate(&self, targets: &[Target]) -> u64 {
         targets.iter().map(|t| self.invalidate_one(t)).sum()
@@ -162,6 +166,7 @@ mod tests {
                 .into(),
             fresh_until: now + fresh,
             stale_until: now + stale,
+            generation: 0,
         })
     }
 

@@ -182,10 +182,12 @@ impl Handler<Landed> for Loader {
             Ok(Outcome::Found { entry, tier }) if *tier != Tier::Stale => Some(entry.clone()),
             _ => None,
         };
+        let gone = matches!(msg.result, Ok(Outcome::NotFound));
         for reply_to in flight.refreshers {
             let _ = reply_to.try_send(Refreshed {
                 key: msg.key.clone(),
                 entry: fresh.clone(),
+                gone,
                 epoch: flight.epoch,
             });
         }

@@ -10,11 +10,16 @@
 //! - [`service::Cache`]: the handle routes use: read-through, invalidation (L2, then
 //!   every local L1, then a published event), stats, warming.
 //! - [`keys`]: key names, tags, globs; [`entry`]: the cached response and its encoding;
-//!   [`stats`]: counters and the metrics document.
+//!   [`stats`]: counters and the metrics document; [`generation`]: the Redis-side
+//!   guard of fills and reads; [`deferred`]: invalidations waiting for Redis.
 
 pub mod actor;
+pub mod deferred;
 pub mod entry;
 pub mod fetch;
+pub mod generation;
+#[doc(hidden)]
+pub mod hooks;
 pub mod keys;
 pub mod l1;
 pub mod l2;
@@ -28,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use entry::Entry;
 pub use keys::CacheKey;
-pub use service::{Cache, WorkerCache};
+pub use service::{Cache, Invalidated, WorkerCache};
 pub use source::Source;
 
 /// What to invalidate.

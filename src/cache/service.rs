@@ -1,9 +1,6 @@
 //! The cache as routes see it: read-through, invalidation, stats, warming.
 //!
-//! Invalidation order (so no instance can serve the old value afterwards): bump the
-//! local epoch (in-flight fills of this instance will not be stored), delete from L2 and
-//! leave tombstones (in-flight fills of other instances will not be stored), drop from
-//! every local L1, then publish so the other instances drop theirs.
+//! Invalidation lives in [`invalidation`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,18 +9,20 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::actor::{self, CacheActor, Put};
+use super::deferred::Pending;
+use super::hooks::{Hooks, PausePoint};
 use super::l1::Lookup;
 use super::loader::{Load, Loader, Outcome, Warm};
 use super::stats::{BreakerStats, CacheStats, Counters, L1Stats};
-use super::{l2, CacheError, Source, Target, Tier};
+use super::{generation, l2, CacheError, CacheKey, Source, Target, Tier};
 use crate::configuration::CacheSettings;
 use crate::db::DbPool;
 use crate::pubsub::Publisher;
 use crate::redis_client::RedisClient;
 
-/// Invalidations kept for retry while Redis is unreachable; past this, everything is
-/// invalidated instead once it is back.
-const MAX_PENDING: usize = 1000;
+mod invalidation;
+
+pub use invalidation::Invalidated;
 
 /// State shared by the loader, the worker actors and the handle.
 pub struct Shared {
@@ -31,7 +30,12 @@ pub struct Shared {
     pub redis: RedisClient,
     pub settings: CacheSettings,
     pub max_stale: Duration,
+    /// How long generation markers live in Redis (`generation::marker_ttl`).
+    pub marker_ttl: Duration,
+    /// The longest one load may wait for PostgreSQL (pool wait + statement timeout).
+    pub load_deadline: Duration,
     pub counters: Counters,
+    pub hooks: Hooks,
     publisher: Publisher,
     /// Bumped by every invalidation this instance applies; a fill that began under an
     /// older epoch is not stored.
@@ -42,15 +46,21 @@ pub struct Shared {
     pending: Mutex<Pending>,
 }
 
-#[derive(Default)]
-struct Pending {
-    targets: Vec<Target>,
-    overflow: bool,
-}
-
 impl Shared {
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether an invalidation of the key or one of its tags is waiting for Redis.
+    pub fn invalidation_pending(&self, key: &CacheKey, tags: &[String]) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .affects(key, tags)
+    }
+
+    fn bump_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn workers(&self) -> Vec<Addr<CacheActor>> {
@@ -84,14 +94,18 @@ impl Cache {
         settings: CacheSettings,
         publisher: Publisher,
         workers: usize,
+        load_deadline: Duration,
     ) -> Cache {
         let l1_bytes_per_worker = settings.l1_max_bytes / workers.max(1) as u64;
         let shared = Arc::new(Shared {
             db,
             redis,
             max_stale: Duration::from_secs(settings.max_stale_secs),
+            marker_ttl: generation::marker_ttl(&settings),
+            load_deadline,
             settings,
             counters: Counters::default(),
+            hooks: Hooks::default(),
             publisher,
             epoch: AtomicU64::new(0),
             workers: RwLock::new(Vec::new()),
@@ -135,6 +149,12 @@ impl Cache {
         self.shared.epoch()
     }
 
+    /// Pause points for tests (see `hooks.rs`).
+    #[doc(hidden)]
+    pub fn hooks(&self) -> &Hooks {
+        &self.shared.hooks
+    }
+
     /// Worker actors registered so far.
     pub fn worker_count(&self) -> usize {
         self.shared.workers().len()
@@ -164,6 +184,8 @@ impl Cache {
                 let outcome = self.loader.send(Load { source, epoch }).await??;
                 if let Outcome::Found { entry, tier } = &outcome {
                     if matches!(tier, Tier::L2 | Tier::Miss) {
+                        let hooks = &self.shared.hooks;
+                        hooks.reach(PausePoint::BeforeL1Put, || key.name()).await;
                         // A fill, not on the response's path: a full mailbox skips it.
                         let _ = actor.try_send(Put {
                             key,
@@ -175,105 +197,6 @@ impl Cache {
                 Ok(outcome)
             }
         }
-    }
-
-    /// Invalidates here and everywhere: L2, every local L1, then the event for the other
-    /// instances. Answers how many entries were dropped (L2's count; L1's when Redis is
-    /// unreachable).
-    pub async fn invalidate(&self, targets: Vec<Target>) -> u64 {
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        let l2 = if self.shared.settings.l2_enabled {
-            l2::invalidate(&self.shared.redis, &targets).await.map(Some)
-        } else {
-            Ok(None)
-        };
-        let targets: Arc<[Target]> = targets.into();
-        let l1 = self.invalidate_l1(targets.clone()).await;
-        let published = self.publish(&targets).await;
-        if l2.is_err() || !published {
-            // Redis is unreachable: L2 may still hold the old value and the other
-            // instances have not heard. Retried until it goes through.
-            tracing::warn!("invalidation deferred until Redis is back");
-            self.defer(&targets);
-        }
-        l2.ok().flatten().unwrap_or(l1)
-    }
-
-    async fn publish(&self, targets: &[Target]) -> bool {
-        let published = self.shared.publisher.publish(targets).await.is_ok();
-        if published {
-            Counters::bump(&self.shared.counters.invalidations_published);
-        }
-        published
-    }
-
-    /// Retries deferred invalidations (L2 and the event); called periodically and on
-    /// reconnection. Past `MAX_PENDING` deferred targets, everything is invalidated.
-    pub async fn retry_deferred(&self) {
-        let pending = std::mem::take(&mut *self.pending());
-        let targets = if pending.overflow {
-            vec![Target::All]
-        } else {
-            pending.targets
-        };
-        if targets.is_empty() {
-            return;
-        }
-        let l2_done = !self.shared.settings.l2_enabled
-            || l2::invalidate(&self.shared.redis, &targets).await.is_ok();
-        if !l2_done || !self.publish(&targets).await {
-            self.defer(&targets);
-        }
-    }
-
-    /// Applies another instance's invalidation to the local L1s.
-    pub async fn apply_remote(&self, targets: Vec<Target>) {
-        Counters::bump(&self.shared.counters.invalidations_received);
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        self.invalidate_l1(targets.into()).await;
-    }
-
-    /// Empties every local L1: events may have been missed.
-    pub async fn clear_l1(&self) {
-        Counters::bump(&self.shared.counters.l1_clears);
-        self.shared.epoch.fetch_add(1, Ordering::AcqRel);
-        self.invalidate_l1(Arc::from([Target::All])).await;
-    }
-
-    /// After the pub/sub connection is back: clear L1 and replay deferred work.
-    pub async fn resync(&self) {
-        self.clear_l1().await;
-        self.retry_deferred().await;
-    }
-
-    fn defer(&self, targets: &[Target]) {
-        let mut pending = self.pending();
-        if pending.targets.len() + targets.len() > MAX_PENDING {
-            pending.overflow = true;
-            pending.targets.clear();
-        } else if !pending.overflow {
-            pending.targets.extend_from_slice(targets);
-        }
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    async fn invalidate_l1(&self, targets: Arc<[Target]>) -> u64 {
-        let sends = self
-            .shared
-            .workers()
-            .into_iter()
-            .map(|w| w.send(actor::Invalidate(targets.clone())));
-        futures_util::future::join_all(sends)
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .sum()
     }
 
     /// Counters of every tier, L1 merged over the workers.

@@ -224,6 +224,9 @@ impl Settings {
         if !(1..=1000).contains(&self.database.pool_max_size) {
             return invalid("database.pool_max_size", "must be in 1..=1000");
         }
+        if !(1..=3_600_000).contains(&self.database.statement_timeout_ms) {
+            return invalid("database.statement_timeout_ms", "must be in 1..=3600000");
+        }
         self.cache.validate()?;
         self.auth.validate()?;
         if self.server.max_body_bytes < 1024 {
@@ -359,6 +362,11 @@ mod tests {
         assert!(s.auth.hash_limit() >= 1);
         assert_eq!(s.auth.hash_queue_timeout_ms, 1000);
         assert_eq!(s.session.account_cache_ms, 500);
+        assert_eq!(s.database.statement_timeout_ms, 5000);
+        assert_eq!(
+            s.database.load_deadline(),
+            std::time::Duration::from_millis(7000)
+        );
     }
 
     #[test]
@@ -410,6 +418,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("pubsub_ping_timeout_ms"), "{err}");
+        let err = load(&[("APP__DATABASE__STATEMENT_TIMEOUT_MS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("statement_timeout_ms"), "{err}");
         let err = load(&[("SESSION_SECRET", "short")])
             .unwrap_err()
             .to_string();

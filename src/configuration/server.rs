@@ -28,7 +28,17 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub pool_max_size: usize,
     pub pool_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` on every pooled connection; also bounds, with
+    /// `pool_timeout_ms`, how long one cache load may wait for the database.
+    pub statement_timeout_ms: u64,
     pub create_if_missing: bool,
+}
+
+impl DatabaseSettings {
+    /// The longest one cache load may take: a connection, then its queries' timeout.
+    pub fn load_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.pool_timeout_ms + self.statement_timeout_ms)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

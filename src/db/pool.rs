@@ -6,8 +6,8 @@ use anyhow::Context;
 use deadpool::Runtime;
 use diesel::{sql_query, sql_types::Text, QueryableByName};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use secrecy::ExposeSecret;
 
 use super::DbError;
@@ -17,9 +17,25 @@ pub type DbPool = Pool<AsyncPgConnection>;
 pub type PooledConn = Object<AsyncPgConnection>;
 
 /// Builds the pool. Connections open lazily, so this succeeds while PostgreSQL is down.
+/// Each connection gets `statement_timeout` as it opens, so a hung query (a lock wait
+/// included) ends with an error instead of holding its connection and its caller.
 pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
-    let manager =
-        AsyncDieselConnectionManager::<AsyncPgConnection>::new(settings.url.expose_secret());
+    let statement_timeout_ms = settings.statement_timeout_ms;
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        settings.url.expose_secret(),
+        config,
+    );
     let timeout = Some(Duration::from_millis(settings.pool_timeout_ms));
     Pool::builder(manager)
         .max_size(settings.pool_max_size)

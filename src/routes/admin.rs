@@ -105,11 +105,20 @@ impl utoipa::PartialSchema for InvalidateBody {
 
 impl ToSchema for InvalidateBody {}
 
+/// `{"success":true,"deferred":true,"message":"..."}`: accepted, not yet done everywhere.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeferredResponse {
+    pub success: bool,
+    pub deferred: bool,
+    pub message: String,
+}
+
 /// Invalidates by `pattern`, `tag`, `key`, or `all`, on every instance.
 #[utoipa::path(post, path = "/admin/cache/invalidate", tag = "admin",
     request_body = InvalidateBody,
     responses(
         (status = 200, description = "Invalidated", body = MessageResponse),
+        (status = 202, description = "Done on this instance's L1; Redis (L2, the other instances) could not be reached and is retried until it is", body = DeferredResponse),
         (status = 400, description = "None, several, or a bad target", body = ErrorBody),
     ))]
 pub async fn invalidate(
@@ -117,10 +126,22 @@ pub async fn invalidate(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let target = parse_target(&body)?;
-    let n = state.cache.invalidate(vec![target]).await;
+    let done = state.cache.invalidate(vec![target]).await;
+    if done.deferred {
+        // Never a success for work that has not happened: say what is still owed.
+        return Ok(HttpResponse::Accepted().json(DeferredResponse {
+            success: true,
+            deferred: true,
+            message: format!(
+                "Invalidated {} keys on this instance; Redis is unreachable, so L2 and \
+                 the other instances follow when it is back",
+                done.count
+            ),
+        }));
+    }
     Ok(HttpResponse::Ok().json(MessageResponse {
         success: true,
-        message: format!("Invalidated {n} keys"),
+        message: format!("Invalidated {} keys", done.count),
     }))
 }
 

@@ -1,17 +1,21 @@
-//! The L2 fill guard against Redis itself: a fill that started before an invalidation
-//! of its key, one of its tags, or everything is refused; a later one is stored.
+//! The L2 guard against Redis itself: a fill whose generation snapshot predates an
+//! invalidation of its key, one of its tags, a pattern or everything is refused; a later
+//! one is stored; an entry loaded before a tag's invalidation is never read again.
 
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderValue;
 use bytes::Bytes;
-use catalog_cache::cache::entry::{unix_ms, Entry};
+use catalog_cache::cache::entry::Entry;
+use catalog_cache::cache::generation::{self, Snapshot};
 use catalog_cache::cache::{l2, CacheKey, Target};
 use catalog_cache::redis_client::RedisClient;
 
 use crate::helpers::spawn_app;
 
-fn entry() -> Entry {
+const MARKER_TTL: Duration = Duration::from_secs(600);
+
+fn entry(snapshot: Snapshot) -> Entry {
     let now = Instant::now();
     Entry {
         body: Bytes::from_static(b"{\"success\":true}"),
@@ -19,51 +23,88 @@ fn entry() -> Entry {
         tags: vec!["product:9".to_string(), "category:Toys".to_string()].into(),
         fresh_until: now + Duration::from_secs(60),
         stale_until: now + Duration::from_secs(120),
+        generation: snapshot.seq,
     }
 }
 
-#[actix_web::test]
-async fn a_fill_that_started_before_an_invalidation_is_not_stored() {
+async fn fill(redis: &RedisClient, snapshot: Snapshot) -> bool {
+    l2::fill(
+        redis,
+        &CacheKey::Product(9),
+        &entry(snapshot),
+        snapshot,
+        MARKER_TTL,
+    )
+    .await
+    .expect("ran")
+}
+
+async fn redis_of_own_prefix() -> (crate::helpers::TestApp, RedisClient) {
     // The app only provides a prefix of our own (and its cleanup).
     let app = spawn_app().await;
     let redis = RedisClient::connect(&app.settings.redis)
         .await
         .expect("redis");
+    (app, redis)
+}
+
+#[actix_web::test]
+async fn a_fill_whose_snapshot_predates_an_invalidation_is_not_stored() {
+    let (_app, redis) = redis_of_own_prefix().await;
     let key = CacheKey::Product(9);
 
     for target in [
         Target::Key("products:9".into()),
         Target::Tag("category:Toys".into()),
+        Target::Pattern("products:*".into()),
         Target::All,
     ] {
-        let started = unix_ms();
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        l2::invalidate(&redis, std::slice::from_ref(&target))
+        let before = generation::snapshot(&redis).await.expect("snapshot");
+        l2::invalidate(&redis, std::slice::from_ref(&target), MARKER_TTL)
             .await
             .expect("invalidated");
-        let stored = l2::fill(&redis, &key, &entry(), started)
-            .await
-            .expect("ran");
-        assert!(!stored, "a fill older than {target:?} was stored");
+        assert!(!fill(&redis, before).await, "a fill older than {target:?}");
         assert!(l2::get(&redis, &key).await.expect("get").is_none());
 
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        let stored = l2::fill(&redis, &key, &entry(), unix_ms())
-            .await
-            .expect("ran");
-        assert!(stored, "a fill after {target:?} was refused");
+        let after = generation::snapshot(&redis).await.expect("snapshot");
+        assert!(after.seq > before.seq, "generations only grow");
+        assert!(fill(&redis, after).await, "a fill after {target:?} refused");
         let back = l2::get(&redis, &key).await.expect("get").expect("stored");
         assert_eq!(back.etag, "\"p9-v1\"");
-        assert_eq!(&*back.tags, &*entry().tags);
+        assert_eq!(back.generation, after.seq);
     }
 
     // An unrelated tag's invalidation does not block the fill.
-    let started = unix_ms();
-    tokio::time::sleep(Duration::from_millis(2)).await;
-    l2::invalidate(&redis, &[Target::Tag("category:Books".into())])
+    let before = generation::snapshot(&redis).await.expect("snapshot");
+    l2::invalidate(&redis, &[Target::Tag("category:Books".into())], MARKER_TTL)
         .await
         .expect("invalidated");
-    assert!(l2::fill(&redis, &key, &entry(), started)
+    assert!(fill(&redis, before).await);
+}
+
+#[actix_web::test]
+async fn a_fill_older_than_the_markers_live_is_refused() {
+    let (_app, redis) = redis_of_own_prefix().await;
+    let mut old = generation::snapshot(&redis).await.expect("snapshot");
+    old.time_ms -= MARKER_TTL.as_millis() as u64;
+    assert!(!fill(&redis, old).await);
+}
+
+#[actix_web::test]
+async fn a_tag_invalidation_hides_every_entry_loaded_before_it_without_a_member_set() {
+    let (app, redis) = redis_of_own_prefix().await;
+    let key = CacheKey::Product(9);
+    let before = generation::snapshot(&redis).await.expect("snapshot");
+    assert!(fill(&redis, before).await);
+    assert!(l2::get(&redis, &key).await.expect("get").is_some());
+
+    l2::invalidate(&redis, &[Target::Tag("category:Toys".into())], MARKER_TTL)
         .await
-        .expect("ran"));
+        .expect("invalidated");
+    assert!(l2::get(&redis, &key).await.expect("get").is_none());
+    assert!(
+        app.redis_keys("cache:*").await.is_empty(),
+        "the hidden entry is deleted when read"
+    );
+    assert!(app.redis_keys("tag:*").await.is_empty(), "no member sets");
 }

@@ -52,6 +52,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub admin_email: String,
     pub settings: Settings,
+    /// The instance's cache, for arming its test hooks.
+    pub cache: catalog_cache::cache::Cache,
     _cleanup: Cleanup,
 }
 
@@ -75,6 +77,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         .await
         .expect("the app builds");
     let port = app.port();
+    let cache = app.cache();
     actix_web::rt::spawn(app.run_until_stopped());
     let admin_email = format!("admin-{}@test.example", uuid::Uuid::new_v4().simple());
     let app = TestApp {
@@ -82,6 +85,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         client: new_client(),
         admin_email,
         settings,
+        cache,
         _cleanup: cleanup,
     };
     app.create_admin(&app.admin_email).await;
@@ -241,6 +245,16 @@ impl TestApp {
         assert_eq!(response.status(), 201, "creating {body}");
         let json: Value = response.json().await.expect("json body");
         json["data"].clone()
+    }
+
+    /// A connection of the test's own to this app's database (for SQL behind the app's
+    /// back: locks, rows changed without an invalidation).
+    pub async fn db_connection(&self) -> diesel_async::AsyncPgConnection {
+        use diesel_async::AsyncConnection;
+        let url = secrecy::ExposeSecret::expose_secret(&self.settings.database.url).to_string();
+        diesel_async::AsyncPgConnection::establish(&url)
+            .await
+            .expect("database connection")
     }
 
     /// Seeds demo products 1..=n straight into the database.
