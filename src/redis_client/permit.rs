@@ -39,7 +39,7 @@ impl<'a> Permit<'a> {
                 .breaker()
                 .on_failure(self.admission, Instant::now()),
             _ => {
-                let recovered = self.inner.breaker().on_success(self.admission);
+                let recovered = self.inner.breaker().on_success();
                 if recovered {
                     self.inner.on_recovered();
                 }
