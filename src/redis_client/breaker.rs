@@ -121,9 +121,9 @@ impl Breaker {
         }
     }
 
-    /// An admitted call succeeded: Redis answered, so the breaker closes. Returns true
-    /// when this closed it (Redis is back after an outage).
-    pub fn on_success(&mut self, _admission: Admission) -> bool {
+    /// An admitted call (probe or not) succeeded: Redis answered, so the breaker closes.
+    /// Returns true when this closed it (Redis is back after an outage).
+    pub fn on_success(&mut self) -> bool {
         self.consecutive_failures = 0;
         self.probe = None;
         if self.state == BreakerState::Closed {
@@ -201,7 +201,7 @@ mod tests {
         let mut b = Breaker::new(3, COOLDOWN, DEADLINE);
         b.on_failure(Admission::Call, t0);
         b.on_failure(Admission::Call, t0);
-        b.on_success(Admission::Call);
+        b.on_success();
         b.on_failure(Admission::Call, t0);
         b.on_failure(Admission::Call, t0);
         assert_eq!(b.state(t0), BreakerState::Closed);
@@ -234,11 +234,11 @@ mod tests {
         assert_eq!(b.state(later), BreakerState::Open);
         assert_eq!(b.state(later + COOLDOWN / 2), BreakerState::Open);
         let again = later + COOLDOWN;
-        let probe = b.allow(again).unwrap();
-        assert!(b.on_success(probe), "this success closed it");
+        assert!(matches!(b.allow(again), Some(Admission::Probe(_))));
+        assert!(b.on_success(), "this success closed it");
         assert_eq!(b.state(again), BreakerState::Closed);
         assert_eq!(b.allow(again), Some(Admission::Call));
-        assert!(!b.on_success(Admission::Call), "already closed");
+        assert!(!b.on_success(), "already closed");
         // closed -> open -> half-open -> open -> half-open -> closed
         assert_eq!(b.transitions, 5);
         assert_eq!(b.opened, 2);
@@ -254,7 +254,7 @@ mod tests {
         b.on_abandoned(dropped);
         let probe = b.allow(later).expect("a new probe after the drop");
         assert_ne!(probe, dropped);
-        b.on_success(probe);
+        b.on_success();
         assert_eq!(b.state(later), BreakerState::Closed);
     }
 
@@ -284,7 +284,8 @@ mod tests {
             BreakerState::HalfOpen,
             "still waiting on the probe"
         );
-        assert!(b.on_success(probe));
-        assert_eq!(b.state(later), BreakerState::Closed);
+        assert_eq!(b.allow(later), None, "the probe still holds the slot");
+        b.on_failure(probe, later);
+        assert_eq!(b.state(later), BreakerState::Open, "the probe decides");
     }
 }

@@ -39,7 +39,7 @@ impl<'a> Permit<'a> {
                 .breaker()
                 .on_failure(self.admission, Instant::now()),
             _ => {
-                let recovered = self.inner.breaker().on_success(self.admission);
+                let recovered = self.inner.breaker().on_success();
                 if recovered {
                     self.inner.on_recovered();
                 }
@@ -53,5 +53,46 @@ impl Drop for Permit<'_> {
         if !self.reported {
             self.inner.breaker().on_abandoned(self.admission);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tokio::sync::OnceCell;
+
+    use super::*;
+    use crate::redis_client::breaker::Breaker;
+    use crate::redis_client::Keyspace;
+
+    /// A client that never connects, with a breaker that opens on one failure and is
+    /// half-open again at once.
+    fn inner() -> Inner {
+        Inner {
+            id: 0,
+            client: redis::Client::open("redis://127.0.0.1:1").unwrap(),
+            connection: OnceCell::new(),
+            keyspace: Keyspace::new("t:"),
+            timeout: Duration::from_millis(50),
+            breaker: Mutex::new(Breaker::new(1, Duration::ZERO, Duration::from_secs(60))),
+            recoveries: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn a_probe_dropped_unreported_lets_the_next_call_probe() {
+        let inner = inner();
+        Permit::acquire(&inner)
+            .unwrap()
+            .report::<()>(&Err(RedisError::NotConnected));
+        let probe = Permit::acquire(&inner).expect("half-open: the probe");
+        assert!(Permit::acquire(&inner).is_err(), "one probe at a time");
+        drop(probe);
+        let next = Permit::acquire(&inner).expect("the slot was freed");
+        next.report::<()>(&Ok(()));
+        assert_eq!(inner.recoveries.load(Ordering::Relaxed), 1, "closed again");
     }
 }

@@ -123,3 +123,57 @@ async fn a_silently_dead_subscription_is_noticed_l1_cleared_and_events_flow_agai
     let now_received = metrics(&relayed).await["cache"]["invalidationsReceived"].clone();
     assert_ne!(now_received, received, "by an event, not a clear");
 }
+
+/// `cache.invalidationsReceived` and `cache.l1.clears`.
+async fn received_and_clears(app: &TestApp) -> (u64, u64) {
+    let m = metrics(app).await;
+    let received = m["cache"]["invalidationsReceived"].as_u64();
+    (
+        received.expect("received"),
+        m["cache"]["l1"]["clears"].as_u64().expect("clears"),
+    )
+}
+
+/// Publishes an event as another instance `origin` would, straight to Redis.
+async fn publish_as(app: &TestApp, origin: &str, seq: u64) {
+    let client = redis::Client::open(app.settings.redis.url.expose_secret()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let event = json!({"origin": origin, "seq": seq, "targets": []}).to_string();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("{}cache:invalidate", app.settings.redis.prefix))
+        .arg(event)
+        .query_async(&mut conn)
+        .await
+        .expect("published");
+}
+
+/// Waits (bounded) until `n` more events than `before` were received.
+async fn after_events(app: &TestApp, before: u64, n: u64) -> (u64, u64) {
+    for _ in 0..250 {
+        let now = received_and_clears(app).await;
+        if now.0 >= before + n {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("events did not arrive");
+}
+
+#[actix_web::test]
+async fn a_gap_in_an_origins_sequence_clears_l1() {
+    let app = subscribed(spawn_app_with(|s| s.server.workers = 1).await).await;
+    let (received, clears) = received_and_clears(&app).await;
+
+    publish_as(&app, "other-instance", 1).await;
+    publish_as(&app, "other-instance", 2).await;
+    publish_as(&app, "third-instance", 7).await;
+    let in_order = after_events(&app, received, 3).await;
+    assert_eq!(in_order.1, clears, "in order, and a first event: no clear");
+
+    publish_as(&app, "other-instance", 4).await;
+    let gap = after_events(&app, received, 4).await;
+    assert_eq!(gap.1, clears + 1, "seq 3 of other-instance was missed");
+}
