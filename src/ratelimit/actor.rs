@@ -6,28 +6,29 @@
 //! hold the actor, so checks overlap. The mailbox is bounded, and `Addr::send` waits for
 //! room, so a flood slows callers rather than growing a queue.
 //!
-//! The local fallback is shared by the instance's actors behind a mutex, so the
-//! per-instance limit holds while Redis is down; it is touched only then, so the lock
-//! costs nothing on the normal path.
+//! The local fallback is shared by the instance's actors, so the per-instance limit holds
+//! while Redis is down; it is touched only then (see `local` for its bound and locking).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 
 use super::local::{LocalCheck, LocalLimiter};
+use super::policy::Algorithm;
 use super::{Decision, LimiterStats, PolicyState};
 use crate::configuration::RateLimitFallback;
 use crate::redis_client::{RedisClient, RedisError};
 
 const MAILBOX_CAPACITY: usize = 4096;
 
-/// One sorted set to check: its full key, limit and window.
+/// One policy state to check: its full key, limit, window and algorithm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckKey {
     pub key: String,
     pub limit: u32,
     pub window_ms: u64,
+    pub algorithm: Algorithm,
 }
 
 /// Asks whether one request may pass every given policy, using its quota only if so;
@@ -43,7 +44,7 @@ pub struct RateLimiter {
     redis: RedisClient,
     script: Arc<redis::Script>,
     fallback: RateLimitFallback,
-    local: Arc<Mutex<LocalLimiter>>,
+    local: LocalLimiter,
     instance: String,
     sequence: u64,
     stats: Arc<LimiterStats>,
@@ -54,7 +55,7 @@ impl RateLimiter {
         redis: RedisClient,
         fallback: RateLimitFallback,
         stats: Arc<LimiterStats>,
-        local: Arc<Mutex<LocalLimiter>>,
+        local: LocalLimiter,
     ) -> Self {
         RateLimiter {
             redis,
@@ -81,13 +82,10 @@ impl RateLimiter {
                         key: &k.key,
                         limit: k.limit,
                         window_ms: k.window_ms,
+                        algorithm: k.algorithm,
                     })
                     .collect();
-                let mut local = self
-                    .local
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                Some(local.check(&checks, Instant::now()))
+                Some(self.local.check(&checks, Instant::now()))
             }
         }
     }
@@ -146,7 +144,11 @@ impl Handler<Check> for RateLimiter {
                     }
                     invocation.arg(member);
                     for k in &ask {
-                        invocation.arg(k.limit).arg(k.window_ms);
+                        let algorithm = match k.algorithm {
+                            Algorithm::SlidingLog => "l",
+                            Algorithm::Gcra => "g",
+                        };
+                        invocation.arg(algorithm).arg(k.limit).arg(k.window_ms);
                     }
                     invocation.invoke_async(&mut c).await
                 })

@@ -1,7 +1,9 @@
-//! The sliding-window rate limiter.
+//! The rate limiter: per policy a sliding-window log or GCRA, all of a request's
+//! policies decided in one atomic Redis script.
 //!
 //! - `policy`: policies from configuration and which ones a request falls under.
-//! - `identity`: the client address, believing `X-Forwarded-For` only from trusted proxies.
+//! - `identity`: the client address, believing `X-Forwarded-For` only from trusted
+//!   proxies, and IPv6 clients grouped by network.
 //! - `actor`: the `RateLimiter` actor and its `Check` message; one Lua script per check
 //!   (`script.lua`), falling back to `local` while Redis cannot be asked.
 //! - `headers`: `X-RateLimit-*`, `RateLimit-Policy` and `RateLimit` (IETF draft -11).
@@ -15,7 +17,8 @@ pub mod local;
 pub mod policy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Actor, Addr};
 
@@ -65,10 +68,12 @@ impl LimiterStats {
 pub struct RateLimit {
     pub policies: Policies,
     pub proxies: TrustedProxies,
+    /// IPv6 clients are counted per network of this many bits.
+    pub ipv6_prefix_len: u8,
     pub stats: Arc<LimiterStats>,
     redis: RedisClient,
     fallback: RateLimitFallback,
-    local: Arc<Mutex<LocalLimiter>>,
+    local: LocalLimiter,
 }
 
 /// The limiter actor of the worker a request runs on (registered as app data).
@@ -84,13 +89,19 @@ impl RateLimit {
         let policies = Policies::from_settings(settings)?;
         let proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
         let stats = Arc::new(LimiterStats::default());
+        let longest = settings.policies.iter().map(|p| p.window_secs).max();
+        let local = LocalLimiter::new(
+            settings.local_max_entries,
+            Duration::from_secs(longest.unwrap_or(1).max(1)),
+        );
         Ok(Some(RateLimit {
             policies,
             proxies,
+            ipv6_prefix_len: settings.ipv6_prefix_len,
             stats,
             redis,
             fallback: settings.fallback,
-            local: Arc::new(Mutex::new(LocalLimiter::default())),
+            local,
         }))
     }
 
