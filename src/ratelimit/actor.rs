@@ -133,17 +133,18 @@ impl Handler<Check> for RateLimiter {
         let member = format!("{}:{}", self.instance, self.sequence);
         let redis = self.redis.clone();
         let script = self.script.clone();
-        let keys = msg.keys;
+        // Shared, not cloned: the Redis call and the fallback both read them.
+        let keys: Arc<[CheckKey]> = msg.keys.into();
         let ask = keys.clone();
         let call = async move {
             let raw: Result<Vec<i64>, RedisError> = redis
                 .run_local(|mut c| async move {
                     let mut invocation = script.prepare_invoke();
-                    for k in &ask {
+                    for k in ask.iter() {
                         invocation.key(&k.key);
                     }
                     invocation.arg(member);
-                    for k in &ask {
+                    for k in ask.iter() {
                         let algorithm = match k.algorithm {
                             Algorithm::SlidingLog => "l",
                             Algorithm::Gcra => "g",
