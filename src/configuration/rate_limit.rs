@@ -17,6 +17,10 @@ pub struct RateLimitSettings {
     /// a GCRA key 1 (16 bytes each, plus about 100 per key).
     #[serde(default = "default_local_max_entries")]
     pub local_max_entries: u64,
+    /// Checks one worker sends to Redis in one script run at most (1: one run per
+    /// request, which keeps a run's keys in one Redis Cluster slot).
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
     pub policies: Vec<PolicySettings>,
 }
 
@@ -28,6 +32,7 @@ impl Default for RateLimitSettings {
             trusted_proxies: Vec::new(),
             ipv6_prefix_len: default_ipv6_prefix_len(),
             local_max_entries: default_local_max_entries(),
+            batch_max: default_batch_max(),
             policies: Vec::new(),
         }
     }
@@ -38,6 +43,9 @@ impl RateLimitSettings {
     pub fn validate(&self) -> Result<(), super::ConfigError> {
         if !(1..=128).contains(&self.ipv6_prefix_len) {
             return super::invalid("rate_limit.ipv6_prefix_len", "must be in 1..=128");
+        }
+        if !(1..=1000).contains(&self.batch_max) {
+            return super::invalid("rate_limit.batch_max", "must be in 1..=1000");
         }
         let largest_log = self
             .policies
@@ -108,4 +116,8 @@ fn default_ipv6_prefix_len() -> u8 {
 
 fn default_local_max_entries() -> u64 {
     1_000_000
+}
+
+fn default_batch_max() -> usize {
+    64
 }

@@ -1,10 +1,17 @@
-//! The `RateLimiter` actor: one Lua script round trip per check, or the fallback.
+//! The `RateLimiter` actor: the checks of one worker go to Redis in script runs, or to
+//! the fallback.
 //!
 //! One actor per actix worker, started on that worker's thread, calling Redis over that
 //! thread's own connection (`RedisClient::run_local`): a check involves no other thread
-//! (measured in docs/PERFORMANCE.md). The Redis call runs as an actor future that does not
-//! hold the actor, so checks overlap. The mailbox is bounded, and `Addr::send` waits for
-//! room, so a flood slows callers rather than growing a queue.
+//! (measured in docs/PERFORMANCE.md).
+//!
+//! Group commit: one script run is in flight per actor at a time, and the checks that
+//! arrive meanwhile go together in the next run (at most `batch_max`). The script decides
+//! them one after another, each request's policies atomically, in one atomic run, so
+//! counting stays exact; what is shared is the cost of a script call, which dominates a
+//! check (docs/PERFORMANCE.md). An idle worker sends a lone check at once, so latency is
+//! one round trip as before. Pending checks are bounded by the requests the worker holds
+//! open (each waits for its answer), and the mailbox is bounded.
 //!
 //! The local fallback is shared by the instance's actors, so the per-instance limit holds
 //! while Redis is down; it is touched only then (see `local` for its bound and locking).
@@ -13,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
 use super::local::{LocalCheck, LocalLimiter};
 use super::policy::Algorithm;
@@ -39,7 +47,14 @@ pub struct Check {
     pub keys: Vec<CheckKey>,
 }
 
-/// Owns the script, the request-member counter and the local fallback.
+/// A check waiting for the next script run.
+struct Pending {
+    keys: Vec<CheckKey>,
+    member: String,
+    reply: oneshot::Sender<Option<Decision>>,
+}
+
+/// Owns the script, the request-member counter, the pending checks and the fallback.
 pub struct RateLimiter {
     redis: RedisClient,
     script: Arc<redis::Script>,
@@ -48,6 +63,9 @@ pub struct RateLimiter {
     instance: String,
     sequence: u64,
     stats: Arc<LimiterStats>,
+    pending: Vec<Pending>,
+    in_flight: bool,
+    batch_max: usize,
 }
 
 impl RateLimiter {
@@ -56,6 +74,7 @@ impl RateLimiter {
         fallback: RateLimitFallback,
         stats: Arc<LimiterStats>,
         local: LocalLimiter,
+        batch_max: usize,
     ) -> Self {
         RateLimiter {
             redis,
@@ -67,7 +86,60 @@ impl RateLimiter {
             instance: uuid::Uuid::new_v4().simple().to_string(),
             sequence: 0,
             stats,
+            pending: Vec::new(),
+            in_flight: false,
+            batch_max: batch_max.max(1),
         }
+    }
+
+    /// Sends the pending checks (up to `batch_max`) in one script run, unless one is in
+    /// flight; when it lands, the next batch goes.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.in_flight || self.pending.is_empty() {
+            return;
+        }
+        self.in_flight = true;
+        let take = self.pending.len().min(self.batch_max);
+        let batch: Vec<Pending> = self.pending.drain(..take).collect();
+        let (requests, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| ((p.keys, p.member), p.reply))
+            .unzip();
+        let requests = Arc::new(requests);
+        let (redis, script, ask) = (self.redis.clone(), self.script.clone(), requests.clone());
+        let call = async move {
+            redis
+                .run_local(
+                    |mut c| async move { invocation(&script, &ask).invoke_async(&mut c).await },
+                )
+                .await
+        };
+        ctx.spawn(
+            call.into_actor(self)
+                .map(move |raw: Result<Vec<i64>, RedisError>, act, ctx| {
+                    act.in_flight = false;
+                    let sizes: Vec<usize> = requests.iter().map(|(k, _)| k.len()).collect();
+                    let decisions = match raw {
+                        Ok(raw) => decode(&raw, &sizes).ok_or_else(|| {
+                            RedisError::Command(redis::RedisError::from((
+                                redis::ErrorKind::TypeError,
+                                "unexpected rate-limit script reply",
+                            )))
+                        }),
+                        Err(e) => Err(e),
+                    };
+                    for (i, reply) in replies.into_iter().enumerate() {
+                        let decision = match &decisions {
+                            Ok(all) => all.get(i).cloned(),
+                            Err(e) => act.fall_back(&requests[i].0, e),
+                        };
+                        act.record(&decision);
+                        // The request may be gone (client disconnected): nothing to tell.
+                        let _ = reply.send(decision);
+                    }
+                    act.flush(ctx);
+                }),
+        );
     }
 
     fn fall_back(&mut self, keys: &[CheckKey], error: &RedisError) -> Option<Decision> {
@@ -98,6 +170,28 @@ impl RateLimiter {
     }
 }
 
+/// The script call for a batch: `ARGV = count, then per request: member, policy count,
+/// and per policy: algorithm, limit, window`; `KEYS` = every request's keys in order.
+fn invocation<'a>(
+    script: &'a redis::Script,
+    requests: &[(Vec<CheckKey>, String)],
+) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.prepare_invoke();
+    invocation.arg(requests.len());
+    for (keys, member) in requests {
+        invocation.arg(member).arg(keys.len());
+        for k in keys {
+            let algorithm = match k.algorithm {
+                Algorithm::SlidingLog => "l",
+                Algorithm::Gcra => "g",
+            };
+            invocation.key(&k.key);
+            invocation.arg(algorithm).arg(k.limit).arg(k.window_ms);
+        }
+    }
+    invocation
+}
+
 impl Actor for RateLimiter {
     type Context = Context<Self>;
 
@@ -106,73 +200,47 @@ impl Actor for RateLimiter {
     }
 }
 
-/// Parses the script's `{allowed, remaining, reset_ms, ...}`.
-fn decode(raw: &[i64], policies: usize) -> Option<Decision> {
-    let (allowed, rest) = raw.split_first()?;
-    if rest.len() != policies * 2 {
-        return None;
+/// Parses the script's reply, per request `{allowed, remaining, reset_ms, ...}`, given
+/// how many policies each request has.
+fn decode(raw: &[i64], sizes: &[usize]) -> Option<Vec<Decision>> {
+    let mut rest = raw;
+    let mut decisions = Vec::with_capacity(sizes.len());
+    for &policies in sizes {
+        let (allowed, after) = rest.split_first()?;
+        if after.len() < policies * 2 {
+            return None;
+        }
+        let (pairs, after) = after.split_at(policies * 2);
+        let states = pairs
+            .chunks_exact(2)
+            .map(|pair| PolicyState {
+                remaining: pair[0].max(0) as u64,
+                reset_ms: pair[1].max(0) as u64,
+            })
+            .collect();
+        decisions.push(Decision {
+            allowed: *allowed == 1,
+            states,
+        });
+        rest = after;
     }
-    let states = rest
-        .chunks_exact(2)
-        .map(|pair| PolicyState {
-            remaining: pair[0].max(0) as u64,
-            reset_ms: pair[1].max(0) as u64,
-        })
-        .collect();
-    Some(Decision {
-        allowed: *allowed == 1,
-        states,
-    })
+    rest.is_empty().then_some(decisions)
 }
 
 impl Handler<Check> for RateLimiter {
-    type Result = ResponseActFuture<Self, Option<Decision>>;
+    type Result = ResponseFuture<Option<Decision>>;
 
-    fn handle(&mut self, msg: Check, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Check, ctx: &mut Self::Context) -> Self::Result {
         self.sequence += 1;
-        let member = format!("{}:{}", self.instance, self.sequence);
-        let redis = self.redis.clone();
-        let script = self.script.clone();
-        // Shared, not cloned: the Redis call and the fallback both read them.
-        let keys: Arc<[CheckKey]> = msg.keys.into();
-        let ask = keys.clone();
-        let call = async move {
-            let raw: Result<Vec<i64>, RedisError> = redis
-                .run_local(|mut c| async move {
-                    let mut invocation = script.prepare_invoke();
-                    for k in ask.iter() {
-                        invocation.key(&k.key);
-                    }
-                    invocation.arg(member);
-                    for k in ask.iter() {
-                        let algorithm = match k.algorithm {
-                            Algorithm::SlidingLog => "l",
-                            Algorithm::Gcra => "g",
-                        };
-                        invocation.arg(algorithm).arg(k.limit).arg(k.window_ms);
-                    }
-                    invocation.invoke_async(&mut c).await
-                })
-                .await;
-            raw
-        };
-        Box::pin(call.into_actor(self).map(move |raw, act, _| {
-            let decision = match raw {
-                Ok(raw) => match decode(&raw, keys.len()) {
-                    Some(d) => Some(d),
-                    None => {
-                        let e = RedisError::Command(redis::RedisError::from((
-                            redis::ErrorKind::TypeError,
-                            "unexpected rate-limit script reply",
-                        )));
-                        act.fall_back(&keys, &e)
-                    }
-                },
-                Err(e) => act.fall_back(&keys, &e),
-            };
-            act.record(&decision);
-            decision
-        }))
+        let (reply, answer) = oneshot::channel();
+        self.pending.push(Pending {
+            keys: msg.keys,
+            member: format!("{}:{}", self.instance, self.sequence),
+            reply,
+        });
+        self.flush(ctx);
+        // No answer only if the actor stopped (shutdown): do not fail the request for it.
+        Box::pin(async move { answer.await.ok().flatten() })
     }
 }
 
@@ -181,17 +249,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn script_replies_decode_per_policy() {
-        let d = decode(&[1, 9, 1000, 0, 250], 2).unwrap();
-        assert!(d.allowed);
+    fn script_replies_decode_per_request_and_policy() {
+        let d = decode(&[1, 9, 1000, 0, 250, 0, 0, 40], &[2, 1]).unwrap();
+        assert!(d[0].allowed);
         assert_eq!(
-            d.states[1],
+            d[0].states[1],
             PolicyState {
                 remaining: 0,
                 reset_ms: 250
             }
         );
-        assert!(decode(&[0, 1], 1).is_none());
-        assert!(decode(&[], 0).is_none());
+        assert!(!d[1].allowed);
+        assert_eq!(d[1].states[0].reset_ms, 40);
+        assert!(decode(&[0, 1], &[1]).is_none());
+        assert!(decode(&[1, 1, 1, 7], &[1]).is_none());
+        assert!(decode(&[], &[0]).is_none());
     }
 }

@@ -74,6 +74,7 @@ pub struct RateLimit {
     redis: RedisClient,
     fallback: RateLimitFallback,
     local: LocalLimiter,
+    batch_max: usize,
 }
 
 /// The limiter actor of the worker a request runs on (registered as app data).
@@ -102,6 +103,7 @@ impl RateLimit {
             redis,
             fallback: settings.fallback,
             local,
+            batch_max: settings.batch_max,
         }))
     }
 
@@ -113,6 +115,7 @@ impl RateLimit {
                 self.fallback,
                 self.stats.clone(),
                 self.local.clone(),
+                self.batch_max,
             )
             .start(),
         )

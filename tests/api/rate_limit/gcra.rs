@@ -112,3 +112,47 @@ async fn gcra_and_log_policies_decide_together_and_refusals_use_no_quota() {
     assert_eq!(other.status(), 200);
     assert_eq!(header(&other, "ratelimit"), "\"wide\";r=7;t=1080");
 }
+
+#[actix_web::test]
+async fn one_script_run_per_request_counts_the_same_as_batches() {
+    let mut settings = test_settings();
+    limited(
+        &mut settings,
+        vec![
+            gcra("burst", "GET", "/api/products", 30, 3600),
+            policy("log", "GET", "/api/products", 40, 3600),
+        ],
+    );
+    settings.rate_limit.batch_max = 1;
+    settings.redis.timeout_ms = 2000;
+    let a = spawn_app_from(settings.clone()).await;
+    let b = spawn_app_from(settings).await;
+    let client = a.anonymous_client();
+    let requests = (0..100).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url("/api/products")
+        } else {
+            b.url("/api/products")
+        };
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 30, "{statuses:?}");
+    // The next one is refused by GCRA, the closest policy.
+    let next = get(&a, &client, "/api/products").await;
+    assert_eq!(
+        header(&next, "ratelimit-policy"),
+        "\"burst\";q=30;w=3600, \"log\";q=40;w=3600"
+    );
+    assert_eq!(header(&next, "x-ratelimit-remaining"), "0");
+}
