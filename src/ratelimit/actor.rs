@@ -6,7 +6,8 @@
 //! (measured in docs/PERFORMANCE.md).
 //!
 //! Group commit: one script run is in flight per actor at a time, and the checks that
-//! arrive meanwhile go together in the next run (at most `batch_max`). The script decides
+//! arrive meanwhile go together in the next run (at most `batch_max`; with 1, each check
+//! is its own run, sent at once). The script decides
 //! them one after another, each request's policies atomically, in one atomic run, so
 //! counting stays exact; what is shared is the cost of a script call, which dominates a
 //! check (docs/PERFORMANCE.md). An idle worker sends a lone check at once, so latency is
@@ -64,7 +65,8 @@ pub struct RateLimiter {
     sequence: u64,
     stats: Arc<LimiterStats>,
     pending: Vec<Pending>,
-    in_flight: bool,
+    /// Script runs awaiting their reply.
+    in_flight: usize,
     batch_max: usize,
 }
 
@@ -87,18 +89,19 @@ impl RateLimiter {
             sequence: 0,
             stats,
             pending: Vec::new(),
-            in_flight: false,
+            in_flight: 0,
             batch_max: batch_max.max(1),
         }
     }
 
     /// Sends the pending checks (up to `batch_max`) in one script run, unless one is in
-    /// flight; when it lands, the next batch goes.
+    /// flight; when it lands, the next batch goes. With `batch_max = 1` every check is
+    /// sent at once, runs overlapping on the connection (one run per request).
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight || self.pending.is_empty() {
+        if self.pending.is_empty() || (self.batch_max > 1 && self.in_flight > 0) {
             return;
         }
-        self.in_flight = true;
+        self.in_flight += 1;
         let take = self.pending.len().min(self.batch_max);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
         let (requests, replies): (Vec<_>, Vec<_>) = batch
@@ -117,7 +120,7 @@ impl RateLimiter {
         ctx.spawn(
             call.into_actor(self)
                 .map(move |raw: Result<Vec<i64>, RedisError>, act, ctx| {
-                    act.in_flight = false;
+                    act.in_flight -= 1;
                     let sizes: Vec<usize> = requests.iter().map(|(k, _)| k.len()).collect();
                     let decisions = match raw {
                         Ok(raw) => decode(&raw, &sizes).ok_or_else(|| {
