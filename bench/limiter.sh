@@ -50,12 +50,12 @@ export SESSION_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')$(head -c
 $BIN seed --products 1000
 
 # One config folder per algorithm: trust 127.0.0.1 and set every policy's algorithm.
-config_for() { # ALGORITHM
+config_for() { # NAME ALGORITHM (a folder per instance: an instance reads it as it starts)
   local dir="$WORK/config-$1"
   mkdir -p "$dir"; cp config/*.toml "$dir/"
   sed -i -e 's/^trusted_proxies = \[\]/trusted_proxies = ["127.0.0.1", "::1"]/' \
     -e '/^algorithm = /d' \
-    -e "s/^window_secs = \(.*\)$/window_secs = \1\nalgorithm = \"$1\"/" "$dir/default.toml"
+    -e "s/^window_secs = \(.*\)$/window_secs = \1\nalgorithm = \"$2\"/" "$dir/default.toml"
   grep -q '^trusted_proxies = \["127.0.0.1"' "$dir/default.toml"
   echo "$dir"
 }
@@ -67,9 +67,9 @@ start_cc() { # NAME PORT extra env...
   PIDS+=($!); PID_OF[$name]=$!
 }
 start_cc off 8190 APP__RATE_LIMIT__ENABLED=false
-start_cc log 8191 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for sliding_log)"
-start_cc gcra 8192 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for gcra)"
-start_cc gcra1 8193 APP__RATE_LIMIT__ENABLED=true APP__RATE_LIMIT__BATCH_MAX=1 APP_CONFIG_DIR="$(config_for gcra)"
+start_cc log 8191 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for log sliding_log)"
+start_cc gcra 8192 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for gcra gcra)"
+start_cc gcra1 8193 APP__RATE_LIMIT__ENABLED=true APP__RATE_LIMIT__BATCH_MAX=1 APP_CONFIG_DIR="$(config_for gcra1 gcra)"
 declare -A PORT_OF=([off]=8190 [log]=8191 [gcra]=8192 [gcra1]=8193)
 for s in off log gcra gcra1; do wait_ready "http://127.0.0.1:${PORT_OF[$s]}/healthz" "$s"; done
 curl -s -D - -o /dev/null -H 'X-Forwarded-For: 198.18.0.1' http://127.0.0.1:8191/api/products/1 | grep -i '^ratelimit'
@@ -114,5 +114,6 @@ med() { awk -F'\t' -v s="$1" '$1 == s {print $3}' "$OUT/runs.tsv" | sort -n | aw
   echo "| gcra, one run per request (batch_max 1) on / off | $(echo "scale=3; $(med gcra1) / $(med off)" | bc) |"
   echo
   echo "Redis keys after the run: log $(redis-cli -p "$REDIS_PORT" --scan --pattern 'cclim-log:rl:*' | wc -l), gcra $(redis-cli -p "$REDIS_PORT" --scan --pattern 'cclim-gcra:rl:*' | wc -l); used_memory $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory_human:/ {print $2}' | tr -d '\r')"
+  echo "non-2xx answers in all runs (must be 0: every request passes): $(awk -F'\t' 'NR > 1 {n += $7} END {print n + 0}' "$OUT/runs.tsv")"
   echo "fallbacks logged (0 means every check went to Redis): log $(grep -c 'rate limiter cannot reach redis' "$OUT/log.log" || true), gcra $(grep -c 'rate limiter cannot reach redis' "$OUT/gcra.log" || true), gcra1 $(grep -c 'rate limiter cannot reach redis' "$OUT/gcra1.log" || true)"
 } | tee "$OUT/summary.md"

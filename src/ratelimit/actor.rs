@@ -7,7 +7,9 @@
 //!
 //! Group commit: one script run is in flight per actor at a time, and the checks that
 //! arrive meanwhile go together in the next run (at most `batch_max`; with 1, each check
-//! is its own run, sent at once). The script decides
+//! is its own run, sent at once). A check is sent after the messages already waiting in
+//! the mailbox are taken, so checks that arrive in one turn of the event loop share a run
+//! even when none is in flight. The script decides
 //! them one after another, each request's policies atomically, in one atomic run, so
 //! counting stays exact; what is shared is the cost of a script call, which dominates a
 //! check (docs/PERFORMANCE.md). An idle worker sends a lone check at once, so latency is
@@ -67,6 +69,8 @@ pub struct RateLimiter {
     pending: Vec<Pending>,
     /// Script runs awaiting their reply.
     in_flight: usize,
+    /// A flush is due once the mailbox is drained.
+    flush_due: bool,
     batch_max: usize,
 }
 
@@ -90,6 +94,7 @@ impl RateLimiter {
             stats,
             pending: Vec::new(),
             in_flight: 0,
+            flush_due: false,
             batch_max: batch_max.max(1),
         }
     }
@@ -98,9 +103,13 @@ impl RateLimiter {
     /// flight; when it lands, the next batch goes. With `batch_max = 1` every check is
     /// sent at once, runs overlapping on the connection (one run per request).
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.pending.is_empty() || (self.batch_max > 1 && self.in_flight > 0) {
-            return;
+        while !self.pending.is_empty() && (self.batch_max == 1 || self.in_flight == 0) {
+            self.send_batch(ctx);
         }
+    }
+
+    /// One script run for the oldest pending checks; answers them when it lands.
+    fn send_batch(&mut self, ctx: &mut Context<Self>) {
         self.in_flight += 1;
         let take = self.pending.len().min(self.batch_max);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
@@ -241,7 +250,15 @@ impl Handler<Check> for RateLimiter {
             member: format!("{}:{}", self.instance, self.sequence),
             reply,
         });
-        self.flush(ctx);
+        // Not at once: after the checks already in the mailbox, so the requests that
+        // arrived together go together (actix polls spawned futures after the mailbox).
+        if !self.flush_due {
+            self.flush_due = true;
+            ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| {
+                act.flush_due = false;
+                act.flush(ctx);
+            }));
+        }
         // No answer only if the actor stopped (shutdown): do not fail the request for it.
         Box::pin(async move { answer.await.ok().flatten() })
     }
