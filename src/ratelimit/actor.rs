@@ -27,7 +27,8 @@ use tokio::sync::oneshot;
 
 use super::local::{LocalCheck, LocalLimiter};
 use super::policy::Algorithm;
-use super::{Decision, LimiterStats, PolicyState};
+use super::script::{decode, invocation};
+use super::{Decision, LimiterStats};
 use crate::configuration::RateLimitFallback;
 use crate::redis_client::{RedisClient, RedisError};
 
@@ -182,61 +183,12 @@ impl RateLimiter {
     }
 }
 
-/// The script call for a batch: `ARGV = count, then per request: member, policy count,
-/// and per policy: algorithm, limit, window`; `KEYS` = every request's keys in order.
-fn invocation<'a>(
-    script: &'a redis::Script,
-    requests: &[(Vec<CheckKey>, String)],
-) -> redis::ScriptInvocation<'a> {
-    let mut invocation = script.prepare_invoke();
-    invocation.arg(requests.len());
-    for (keys, member) in requests {
-        invocation.arg(member).arg(keys.len());
-        for k in keys {
-            let algorithm = match k.algorithm {
-                Algorithm::SlidingLog => "l",
-                Algorithm::Gcra => "g",
-            };
-            invocation.key(&k.key);
-            invocation.arg(algorithm).arg(k.limit).arg(k.window_ms);
-        }
-    }
-    invocation
-}
-
 impl Actor for RateLimiter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
     }
-}
-
-/// Parses the script's reply, per request `{allowed, remaining, reset_ms, ...}`, given
-/// how many policies each request has.
-fn decode(raw: &[i64], sizes: &[usize]) -> Option<Vec<Decision>> {
-    let mut rest = raw;
-    let mut decisions = Vec::with_capacity(sizes.len());
-    for &policies in sizes {
-        let (allowed, after) = rest.split_first()?;
-        if after.len() < policies * 2 {
-            return None;
-        }
-        let (pairs, after) = after.split_at(policies * 2);
-        let states = pairs
-            .chunks_exact(2)
-            .map(|pair| PolicyState {
-                remaining: pair[0].max(0) as u64,
-                reset_ms: pair[1].max(0) as u64,
-            })
-            .collect();
-        decisions.push(Decision {
-            allowed: *allowed == 1,
-            states,
-        });
-        rest = after;
-    }
-    rest.is_empty().then_some(decisions)
 }
 
 impl Handler<Check> for RateLimiter {
@@ -261,28 +213,5 @@ impl Handler<Check> for RateLimiter {
         }
         // No answer only if the actor stopped (shutdown): do not fail the request for it.
         Box::pin(async move { answer.await.ok().flatten() })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn script_replies_decode_per_request_and_policy() {
-        let d = decode(&[1, 9, 1000, 0, 250, 0, 0, 40], &[2, 1]).unwrap();
-        assert!(d[0].allowed);
-        assert_eq!(
-            d[0].states[1],
-            PolicyState {
-                remaining: 0,
-                reset_ms: 250
-            }
-        );
-        assert!(!d[1].allowed);
-        assert_eq!(d[1].states[0].reset_ms, 40);
-        assert!(decode(&[0, 1], &[1]).is_none());
-        assert!(decode(&[1, 1, 1, 7], &[1]).is_none());
-        assert!(decode(&[], &[0]).is_none());
     }
 }

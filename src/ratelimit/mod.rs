@@ -4,8 +4,9 @@
 //! - `policy`: policies from configuration and which ones a request falls under.
 //! - `identity`: the client address, believing `X-Forwarded-For` only from trusted
 //!   proxies, and IPv6 clients grouped by network.
-//! - `actor`: the `RateLimiter` actor and its `Check` message; one Lua script per check
-//!   (`script.lua`), falling back to `local` while Redis cannot be asked.
+//! - `actor`: the `RateLimiter` actor and its `Check` message; the checks of a worker go
+//!   to `script.lua` in shared runs, falling back to `local` while Redis cannot be asked.
+//! - `script`: the arguments and reply of `script.lua`.
 //! - `headers`: `X-RateLimit-*`, `RateLimit-Policy` and `RateLimit` (IETF draft -11).
 //!
 //! The HTTP side is `middleware::rate_limit`.
@@ -15,6 +16,7 @@ pub mod headers;
 pub mod identity;
 pub mod local;
 pub mod policy;
+pub mod script;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
