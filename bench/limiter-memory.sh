@@ -9,6 +9,7 @@
 #   scores in ms, PEXPIRE as the script sets it. Built server-side in Lua batches (ten
 #   million ZADDs through the real script would take minutes), then checked against one key
 #   filled by src/ratelimit/script.lua itself (LIMIT runs through redis-benchmark).
+# The script's arguments: a batch of one request (`1 <member> 1 <algorithm> <limit> <window>`).
 # - gcra: N identities, one TAT integer each with its PX, checked the same way.
 # Reported: `used_memory` delta (INFO memory) / N, and MEMORY USAGE of one key.
 # Env: N (10000) LIMIT (1000) PORT (6399)
@@ -61,7 +62,7 @@ log_card=$(R zcard "$(ident 7)")
 # The same quota filled by the limiter's own script (each run adds one entry).
 REAL='cc:rl:global:{ip:203.0.113.7}'
 redis-benchmark -p "$PORT" -q -n "$LIMIT" -c 1 -r 1000000000 \
-  evalsha "$SHA" 1 "$REAL" 0123456789abcdef0123456789abcdef:__rand_int__ l "$LIMIT" 900000 >/dev/null
+  evalsha "$SHA" 1 "$REAL" 1 0123456789abcdef0123456789abcdef:__rand_int__ 1 l "$LIMIT" 900000 >/dev/null
 real_log_key=$(R memory usage "$REAL" samples 0)
 real_card=$(R zcard "$REAL")
 
@@ -74,7 +75,7 @@ after=$(used)
 gcra_per=$(( (after - before) / N ))
 gcra_key=$(R memory usage "cc:rl:global:gcra:{ip:198.18.0.7}" samples 0)
 REALG='cc:rl:global:gcra:{ip:203.0.113.7}'
-R evalsha "$SHA" 1 "$REALG" member g "$LIMIT" 900000 >/dev/null
+R evalsha "$SHA" 1 "$REALG" 1 member 1 g "$LIMIT" 900000 >/dev/null
 real_gcra_key=$(R memory usage "$REALG" samples 0)
 
 cat <<EOF
