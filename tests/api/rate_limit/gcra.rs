@@ -156,3 +156,27 @@ async fn one_script_run_per_request_counts_the_same_as_batches() {
     );
     assert_eq!(header(&next, "x-ratelimit-remaining"), "0");
 }
+
+#[actix_web::test]
+async fn without_redis_the_local_fallback_counts_gcra_too() {
+    let mut redis = crate::private_redis::PrivateRedis::start_ready().await;
+    let url = secrecy::SecretString::from(redis.url());
+    let app = spawn_app_with(|s| {
+        limited(s, vec![gcra("list", "GET", "/api/products", 3, 3600)]);
+        s.redis.url = url;
+    })
+    .await;
+    let client = app.anonymous_client();
+    let first = get(&app, &client, "/api/products").await;
+    assert_eq!(header(&first, "x-ratelimit-remaining"), "2");
+    redis.kill();
+    // The local count starts afresh: a burst of three, then 429 with GCRA's wait.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(get(&app, &client, "/api/products").await.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    let refused = get(&app, &client, "/api/products").await;
+    let retry: u64 = header(&refused, "retry-after").parse().expect("seconds");
+    assert!((1190..=1200).contains(&retry), "one period: {retry}");
+}
