@@ -257,6 +257,7 @@ impl Settings {
                 "cookie_name must be set and idle_timeout_secs >= 1",
             );
         }
+        self.rate_limit.validate()?;
         crate::ratelimit::policy::Policies::from_settings(&self.rate_limit).map_err(|e| {
             ConfigError::Invalid {
                 setting: "rate_limit.policies",
@@ -447,6 +448,6 @@ mod tests {
         assert!(dev.session.secret.is_none());
         assert!(dev.rate_limit.enabled);
         assert_eq!(dev.rate_limit.fallback, RateLimitFallback::Local);
-        assert_eq!(dev.rate_limit.policies.len(), 8);
+        assert_eq!(dev.rate_limit.policies.len(), 9);
     }
 }

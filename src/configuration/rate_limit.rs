@@ -1,4 +1,4 @@
-//! The rate limiter's switch, fallback, trusted proxies and policies.
+//! The rate limiter's switch, fallback, client identity and policies.
 
 use serde::Deserialize;
 
@@ -10,7 +10,58 @@ pub struct RateLimitSettings {
     pub fallback: RateLimitFallback,
     /// Peers (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// IPv6 clients are counted per network of this many leading bits (1..=128).
+    #[serde(default = "default_ipv6_prefix_len")]
+    pub ipv6_prefix_len: u8,
+    /// Timestamps the local fallback holds at most: a sliding-log key weighs its limit,
+    /// a GCRA key 1 (16 bytes each, plus about 100 per key).
+    #[serde(default = "default_local_max_entries")]
+    pub local_max_entries: u64,
+    /// Checks one worker sends to Redis in one script run at most (1: one run per
+    /// request, which keeps a run's keys in one Redis Cluster slot).
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
     pub policies: Vec<PolicySettings>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            fallback: RateLimitFallback::Local,
+            trusted_proxies: Vec::new(),
+            ipv6_prefix_len: default_ipv6_prefix_len(),
+            local_max_entries: default_local_max_entries(),
+            batch_max: default_batch_max(),
+            policies: Vec::new(),
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// Checks the ranges the types allow but the limiter cannot use.
+    pub fn validate(&self) -> Result<(), super::ConfigError> {
+        if !(1..=128).contains(&self.ipv6_prefix_len) {
+            return super::invalid("rate_limit.ipv6_prefix_len", "must be in 1..=128");
+        }
+        if !(1..=1000).contains(&self.batch_max) {
+            return super::invalid("rate_limit.batch_max", "must be in 1..=1000");
+        }
+        let largest_log = self
+            .policies
+            .iter()
+            .filter(|p| p.algorithm == "sliding_log")
+            .map(|p| u64::from(p.limit))
+            .max()
+            .unwrap_or(0);
+        if self.local_max_entries < largest_log.max(1000) {
+            return super::invalid(
+                "rate_limit.local_max_entries",
+                "must be at least 1000 and at least every sliding_log policy's limit",
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The limiter's behaviour while Redis is unreachable.
@@ -41,6 +92,10 @@ pub struct PolicySettings {
     /// Who it applies to: `any`, `anonymous` or `signed_in`.
     #[serde(default = "default_audience")]
     pub audience: String,
+    /// How it counts: `sliding_log` (exact, a sorted set per identity) or `gcra` (one
+    /// timestamp per identity).
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
 }
 
 fn default_identity() -> String {
@@ -49,4 +104,20 @@ fn default_identity() -> String {
 
 fn default_audience() -> String {
     "any".to_string()
+}
+
+fn default_algorithm() -> String {
+    "sliding_log".to_string()
+}
+
+fn default_ipv6_prefix_len() -> u8 {
+    64
+}
+
+fn default_local_max_entries() -> u64 {
+    1_000_000
+}
+
+fn default_batch_max() -> usize {
+    64
 }

@@ -1,5 +1,9 @@
 //! Applies the rate-limit policies of the matched route: one `Check` to the limiter actor
 //! per request, the headers on every limited response, and 429 when any policy says no.
+//!
+//! Policies are matched against the path as the router decodes it (`match_info()`), not
+//! the raw request path: `/api/auth/%6Cogin` reaches the login handler, so it must meet
+//! the login policies.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -10,7 +14,8 @@ use futures_util::StreamExt;
 
 use crate::auth::session::SessionUser;
 use crate::error::ApiError;
-use crate::ratelimit::policy::{IdentityKind, Policy};
+use crate::ratelimit::identity;
+use crate::ratelimit::policy::{Algorithm, IdentityKind, Policy};
 use crate::ratelimit::{headers, Check, CheckKey, RateLimit, WorkerLimiter};
 use crate::redis_client::Keyspace;
 use crate::state::AppState;
@@ -26,9 +31,10 @@ pub async fn rate_limit(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let user_id = req.extensions().get::<SessionUser>().map(|u| u.account.id);
-    let policies = limit
-        .policies
-        .matching(req.method(), req.path(), user_id.is_some());
+    let policies =
+        limit
+            .policies
+            .matching(req.method(), req.match_info().as_str(), user_id.is_some());
     if policies.is_empty() {
         return Ok(next.call(req).await?.map_into_left_body());
     }
@@ -81,11 +87,19 @@ pub async fn rate_limit(
     Ok(response.map_into_left_body())
 }
 
+/// `{prefix}rl:{policy}:{{who}}` (GCRA: `…:gcra:{{who}}`, another type, so switching a
+/// policy's algorithm never meets a key of the other kind). The identity is the hash tag:
+/// a check whose policies count one identity stays in one Redis Cluster slot.
 fn key(keyspace: &Keyspace, policy: &Policy, who: &str) -> CheckKey {
+    let name = match policy.algorithm {
+        Algorithm::SlidingLog => format!("rl:{}:{{{who}}}", policy.name),
+        Algorithm::Gcra => format!("rl:{}:gcra:{{{who}}}", policy.name),
+    };
     CheckKey {
-        key: keyspace.key(&format!("rl:{}:{who}", policy.name)),
+        key: keyspace.key(&name),
         limit: policy.limit,
         window_ms: policy.window_ms,
+        algorithm: policy.algorithm,
     }
 }
 
@@ -97,7 +111,10 @@ fn client_ip(req: &ServiceRequest, limit: &RateLimit) -> String {
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok());
-    limit.proxies.client_ip(peer, forwarded).to_string()
+    identity::group(
+        limit.proxies.client_ip(peer, forwarded),
+        limit.ipv6_prefix_len,
+    )
 }
 
 /// The lower-cased `email` of a JSON body, read up to the body limit and put back for

@@ -1,33 +1,46 @@
-//! The `RateLimiter` actor: one Lua script round trip per check, or the fallback.
+//! The `RateLimiter` actor: the checks of one worker go to Redis in script runs, or to
+//! the fallback.
 //!
 //! One actor per actix worker, started on that worker's thread, calling Redis over that
 //! thread's own connection (`RedisClient::run_local`): a check involves no other thread
-//! (measured in docs/PERFORMANCE.md). The Redis call runs as an actor future that does not
-//! hold the actor, so checks overlap. The mailbox is bounded, and `Addr::send` waits for
-//! room, so a flood slows callers rather than growing a queue.
+//! (measured in docs/PERFORMANCE.md).
 //!
-//! The local fallback is shared by the instance's actors behind a mutex, so the
-//! per-instance limit holds while Redis is down; it is touched only then, so the lock
-//! costs nothing on the normal path.
+//! Group commit: one script run is in flight per actor at a time, and the checks that
+//! arrive meanwhile go together in the next run (at most `batch_max`; with 1, each check
+//! is its own run, sent at once). A check is sent after the messages already waiting in
+//! the mailbox are taken, so checks that arrive in one turn of the event loop share a run
+//! even when none is in flight. The script decides
+//! them one after another, each request's policies atomically, in one atomic run, so
+//! counting stays exact; what is shared is the cost of a script call, which dominates a
+//! check (docs/PERFORMANCE.md). An idle worker sends a lone check at once, so latency is
+//! one round trip as before. Pending checks are bounded by the requests the worker holds
+//! open (each waits for its answer), and the mailbox is bounded.
+//!
+//! The local fallback is shared by the instance's actors, so the per-instance limit holds
+//! while Redis is down; it is touched only then (see `local` for its bound and locking).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
 use super::local::{LocalCheck, LocalLimiter};
-use super::{Decision, LimiterStats, PolicyState};
+use super::policy::Algorithm;
+use super::script::{decode, invocation};
+use super::{Decision, LimiterStats};
 use crate::configuration::RateLimitFallback;
 use crate::redis_client::{RedisClient, RedisError};
 
 const MAILBOX_CAPACITY: usize = 4096;
 
-/// One sorted set to check: its full key, limit and window.
+/// One policy state to check: its full key, limit, window and algorithm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckKey {
     pub key: String,
     pub limit: u32,
     pub window_ms: u64,
+    pub algorithm: Algorithm,
 }
 
 /// Asks whether one request may pass every given policy, using its quota only if so;
@@ -38,15 +51,28 @@ pub struct Check {
     pub keys: Vec<CheckKey>,
 }
 
-/// Owns the script, the request-member counter and the local fallback.
+/// A check waiting for the next script run.
+struct Pending {
+    keys: Vec<CheckKey>,
+    member: String,
+    reply: oneshot::Sender<Option<Decision>>,
+}
+
+/// Owns the script, the request-member counter, the pending checks and the fallback.
 pub struct RateLimiter {
     redis: RedisClient,
     script: Arc<redis::Script>,
     fallback: RateLimitFallback,
-    local: Arc<Mutex<LocalLimiter>>,
+    local: LocalLimiter,
     instance: String,
     sequence: u64,
     stats: Arc<LimiterStats>,
+    pending: Vec<Pending>,
+    /// Script runs awaiting their reply.
+    in_flight: usize,
+    /// A flush is due once the mailbox is drained.
+    flush_due: bool,
+    batch_max: usize,
 }
 
 impl RateLimiter {
@@ -54,7 +80,8 @@ impl RateLimiter {
         redis: RedisClient,
         fallback: RateLimitFallback,
         stats: Arc<LimiterStats>,
-        local: Arc<Mutex<LocalLimiter>>,
+        local: LocalLimiter,
+        batch_max: usize,
     ) -> Self {
         RateLimiter {
             redis,
@@ -66,7 +93,66 @@ impl RateLimiter {
             instance: uuid::Uuid::new_v4().simple().to_string(),
             sequence: 0,
             stats,
+            pending: Vec::new(),
+            in_flight: 0,
+            flush_due: false,
+            batch_max: batch_max.max(1),
         }
+    }
+
+    /// Sends the pending checks (up to `batch_max`) in one script run, unless one is in
+    /// flight; when it lands, the next batch goes. With `batch_max = 1` every check is
+    /// sent at once, runs overlapping on the connection (one run per request).
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        while !self.pending.is_empty() && (self.batch_max == 1 || self.in_flight == 0) {
+            self.send_batch(ctx);
+        }
+    }
+
+    /// One script run for the oldest pending checks; answers them when it lands.
+    fn send_batch(&mut self, ctx: &mut Context<Self>) {
+        self.in_flight += 1;
+        let take = self.pending.len().min(self.batch_max);
+        let batch: Vec<Pending> = self.pending.drain(..take).collect();
+        let (requests, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| ((p.keys, p.member), p.reply))
+            .unzip();
+        let requests = Arc::new(requests);
+        let (redis, script, ask) = (self.redis.clone(), self.script.clone(), requests.clone());
+        let call = async move {
+            redis
+                .run_local(
+                    |mut c| async move { invocation(&script, &ask).invoke_async(&mut c).await },
+                )
+                .await
+        };
+        ctx.spawn(
+            call.into_actor(self)
+                .map(move |raw: Result<Vec<i64>, RedisError>, act, ctx| {
+                    act.in_flight -= 1;
+                    let sizes: Vec<usize> = requests.iter().map(|(k, _)| k.len()).collect();
+                    let decisions = match raw {
+                        Ok(raw) => decode(&raw, &sizes).ok_or_else(|| {
+                            RedisError::Command(redis::RedisError::from((
+                                redis::ErrorKind::TypeError,
+                                "unexpected rate-limit script reply",
+                            )))
+                        }),
+                        Err(e) => Err(e),
+                    };
+                    for (i, reply) in replies.into_iter().enumerate() {
+                        let decision = match &decisions {
+                            Ok(all) => all.get(i).cloned(),
+                            Err(e) => act.fall_back(&requests[i].0, e),
+                        };
+                        act.record(&decision);
+                        // The request may be gone (client disconnected): nothing to tell.
+                        let _ = reply.send(decision);
+                    }
+                    act.flush(ctx);
+                }),
+        );
     }
 
     fn fall_back(&mut self, keys: &[CheckKey], error: &RedisError) -> Option<Decision> {
@@ -81,13 +167,10 @@ impl RateLimiter {
                         key: &k.key,
                         limit: k.limit,
                         window_ms: k.window_ms,
+                        algorithm: k.algorithm,
                     })
                     .collect();
-                let mut local = self
-                    .local
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                Some(local.check(&checks, Instant::now()))
+                Some(self.local.check(&checks, Instant::now()))
             }
         }
     }
@@ -108,87 +191,27 @@ impl Actor for RateLimiter {
     }
 }
 
-/// Parses the script's `{allowed, remaining, reset_ms, ...}`.
-fn decode(raw: &[i64], policies: usize) -> Option<Decision> {
-    let (allowed, rest) = raw.split_first()?;
-    if rest.len() != policies * 2 {
-        return None;
-    }
-    let states = rest
-        .chunks_exact(2)
-        .map(|pair| PolicyState {
-            remaining: pair[0].max(0) as u64,
-            reset_ms: pair[1].max(0) as u64,
-        })
-        .collect();
-    Some(Decision {
-        allowed: *allowed == 1,
-        states,
-    })
-}
-
 impl Handler<Check> for RateLimiter {
-    type Result = ResponseActFuture<Self, Option<Decision>>;
+    type Result = ResponseFuture<Option<Decision>>;
 
-    fn handle(&mut self, msg: Check, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Check, ctx: &mut Self::Context) -> Self::Result {
         self.sequence += 1;
-        let member = format!("{}:{}", self.instance, self.sequence);
-        let redis = self.redis.clone();
-        let script = self.script.clone();
-        let keys = msg.keys;
-        let ask = keys.clone();
-        let call = async move {
-            let raw: Result<Vec<i64>, RedisError> = redis
-                .run_local(|mut c| async move {
-                    let mut invocation = script.prepare_invoke();
-                    for k in &ask {
-                        invocation.key(&k.key);
-                    }
-                    invocation.arg(member);
-                    for k in &ask {
-                        invocation.arg(k.limit).arg(k.window_ms);
-                    }
-                    invocation.invoke_async(&mut c).await
-                })
-                .await;
-            raw
-        };
-        Box::pin(call.into_actor(self).map(move |raw, act, _| {
-            let decision = match raw {
-                Ok(raw) => match decode(&raw, keys.len()) {
-                    Some(d) => Some(d),
-                    None => {
-                        let e = RedisError::Command(redis::RedisError::from((
-                            redis::ErrorKind::TypeError,
-                            "unexpected rate-limit script reply",
-                        )));
-                        act.fall_back(&keys, &e)
-                    }
-                },
-                Err(e) => act.fall_back(&keys, &e),
-            };
-            act.record(&decision);
-            decision
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn script_replies_decode_per_policy() {
-        let d = decode(&[1, 9, 1000, 0, 250], 2).unwrap();
-        assert!(d.allowed);
-        assert_eq!(
-            d.states[1],
-            PolicyState {
-                remaining: 0,
-                reset_ms: 250
-            }
-        );
-        assert!(decode(&[0, 1], 1).is_none());
-        assert!(decode(&[], 0).is_none());
+        let (reply, answer) = oneshot::channel();
+        self.pending.push(Pending {
+            keys: msg.keys,
+            member: format!("{}:{}", self.instance, self.sequence),
+            reply,
+        });
+        // Not at once: after the checks already in the mailbox, so the requests that
+        // arrived together go together (actix polls spawned futures after the mailbox).
+        if !self.flush_due {
+            self.flush_due = true;
+            ctx.spawn(actix::fut::ready(()).map(|(), act: &mut Self, ctx| {
+                act.flush_due = false;
+                act.flush(ctx);
+            }));
+        }
+        // No answer only if the actor stopped (shutdown): do not fail the request for it.
+        Box::pin(async move { answer.await.ok().flatten() })
     }
 }

@@ -89,7 +89,7 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configuration::{PolicySettings, RateLimitFallback, RateLimitSettings};
+    use crate::configuration::{PolicySettings, RateLimitSettings};
     use crate::ratelimit::policy::Policies;
     use actix_web::http::Method;
 
@@ -102,12 +102,11 @@ mod tests {
             window_secs,
             identity: "client".into(),
             audience: "any".into(),
+            algorithm: "sliding_log".into(),
         };
         Policies::from_settings(&RateLimitSettings {
-            enabled: true,
-            fallback: RateLimitFallback::Local,
-            trusted_proxies: vec![],
             policies: vec![p("global", 1000, 900), p("burst", 10, 60)],
+            ..RateLimitSettings::default()
         })
         .unwrap()
     }

@@ -1,13 +1,20 @@
 //! The client address a request is counted under.
 //!
 //! `X-Forwarded-For` is believed only when the direct peer is a configured trusted proxy,
-//! and then read from the right: the rightmost address that is not itself a trusted proxy
-//! is the one our own proxies saw. (actix's `realip_remote_addr` takes the leftmost entry
-//! from anyone, which would let a client rotate spoofed addresses past the limiter.)
+//! and then walked from the right: each trusted proxy appended the address it saw, so the
+//! first hop that is not itself a trusted proxy is the client our own proxies saw. Anything
+//! further left was written by the client and proves nothing. A hop that is not an address
+//! ends the walk where it stands: the last trusted hop reached is the identity, never a
+//! value to the left of the junk (which the client chose). actix's `realip_remote_addr`
+//! takes the leftmost entry from anyone, which would let a client rotate spoofed
+//! addresses past the limiter.
+//!
+//! IPv6 clients are counted per network (`/64` by default), since one host usually holds a
+//! whole /64 and could otherwise take a fresh address, and fresh quota, per request.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 
 /// The proxies whose forwarding headers are believed.
 #[derive(Debug, Clone, Default)]
@@ -37,23 +44,57 @@ impl TrustedProxies {
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
-    /// The client's address given the direct peer and any `X-Forwarded-For` values.
+    /// The client's address given the direct peer and any `X-Forwarded-For` values (in
+    /// header order; several headers are one list).
     pub fn client_ip<'a>(
         &self,
         peer: IpAddr,
-        forwarded_for: impl Iterator<Item = &'a str>,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
     ) -> IpAddr {
-        if !self.trusts(peer) {
-            return peer;
+        let mut current = peer.to_canonical();
+        if !self.trusts(current) {
+            return current;
         }
-        let hops: Vec<IpAddr> = forwarded_for
-            .flat_map(|v| v.split(','))
-            .map_while(|h| h.trim().parse::<IpAddr>().ok())
-            .collect();
-        hops.into_iter()
-            .rev()
-            .find(|ip| !self.trusts(*ip))
-            .unwrap_or(peer)
+        for hop in forwarded_for.rev().flat_map(|v| v.rsplit(',')) {
+            let Some(ip) = parse_hop(hop) else {
+                return current;
+            };
+            current = ip;
+            if !self.trusts(ip) {
+                return ip;
+            }
+        }
+        current
+    }
+}
+
+/// One `X-Forwarded-For` hop: `ip`, `ip:port`, `[v6]` or `[v6]:port`; IPv4-mapped IPv6
+/// addresses count as the IPv4 address.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')?
+                .strip_suffix(']')?
+                .parse::<Ipv6Addr>()
+                .ok()
+                .map(IpAddr::V6)
+        })?;
+    Some(ip.to_canonical())
+}
+
+/// The identity string of an address: an IPv4 address as is, an IPv6 address as its
+/// network of `ipv6_prefix_len` bits (`2001:db8:1:2::/64`).
+pub fn group(ip: IpAddr, ipv6_prefix_len: u8) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) if ipv6_prefix_len >= 128 => v6.to_string(),
+        IpAddr::V6(v6) => Ipv6Net::new(v6, ipv6_prefix_len)
+            .map(|n| n.trunc().to_string())
+            .unwrap_or_else(|_| v6.to_string()),
     }
 }
 
@@ -63,6 +104,10 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    fn local() -> TrustedProxies {
+        TrustedProxies::parse(&["127.0.0.1".into(), "10.0.0.0/8".into()]).unwrap()
     }
 
     #[test]
@@ -90,5 +135,74 @@ mod tests {
             ip("10.0.0.2")
         );
         assert!(TrustedProxies::parse(&["nonsense".into()]).is_err());
+    }
+
+    #[test]
+    fn junk_ends_the_walk_at_the_last_trusted_hop() {
+        let t = local();
+        // The client wrote both values; the proxy's view is the junk: the proxy it is.
+        let got = t.client_ip(ip("127.0.0.1"), ["6.6.6.6, junk"].into_iter());
+        assert_eq!(got, ip("127.0.0.1"));
+        let got = t.client_ip(ip("127.0.0.1"), ["6.6.6.6, junk, 10.1.2.3"].into_iter());
+        assert_eq!(got, ip("10.1.2.3"));
+        assert_eq!(
+            t.client_ip(ip("127.0.0.1"), [""].into_iter()),
+            ip("127.0.0.1")
+        );
+        assert_eq!(
+            t.client_ip(ip("127.0.0.1"), ["unknown"].into_iter()),
+            ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn only_trusted_hops_make_the_leftmost_one_the_client() {
+        let got = local().client_ip(ip("127.0.0.1"), ["10.9.9.9, 10.0.0.1"].into_iter());
+        assert_eq!(got, ip("10.9.9.9"));
+    }
+
+    #[test]
+    fn hops_with_ports_and_brackets_are_addresses() {
+        let t = local();
+        let one = |v: &str| t.client_ip(ip("127.0.0.1"), [v].into_iter());
+        assert_eq!(one("198.51.100.7:4711"), ip("198.51.100.7"));
+        assert_eq!(one("[2001:db8::1]:443"), ip("2001:db8::1"));
+        assert_eq!(one("[2001:db8::1]"), ip("2001:db8::1"));
+        assert_eq!(one(" 2001:db8::2 "), ip("2001:db8::2"));
+        assert_eq!(one("6.6.6.6, 198.51.100.7:80"), ip("198.51.100.7"));
+        assert_eq!(one("10.0.0.1:80, 127.0.0.1:1234"), ip("10.0.0.1"));
+        assert_eq!(one("::ffff:198.51.100.9"), ip("198.51.100.9"));
+    }
+
+    #[test]
+    fn several_headers_are_one_list_read_from_the_last() {
+        let got = local().client_ip(
+            ip("127.0.0.1"),
+            ["6.6.6.6", "198.51.100.7, 10.0.0.5"].into_iter(),
+        );
+        assert_eq!(got, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_mapped_ipv4_peer_is_trusted_as_its_ipv4_address() {
+        let got = local().client_ip(ip("::ffff:127.0.0.1"), ["198.51.100.7"].into_iter());
+        assert_eq!(got, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_prefix() {
+        assert_eq!(group(ip("2001:db8:1:2:aaaa::1"), 64), "2001:db8:1:2::/64");
+        assert_eq!(
+            group(ip("2001:db8:1:2:ffff::9"), 64),
+            group(ip("2001:db8:1:2::1"), 64)
+        );
+        assert_ne!(
+            group(ip("2001:db8:1:3::1"), 64),
+            group(ip("2001:db8:1:2::1"), 64)
+        );
+        assert_eq!(group(ip("2001:db8:1:2::1"), 48), "2001:db8:1::/48");
+        assert_eq!(group(ip("2001:db8::1"), 128), "2001:db8::1");
+        assert_eq!(group(ip("198.51.100.7"), 64), "198.51.100.7");
+        assert_eq!(group(ip("::ffff:198.51.100.7"), 64), "198.51.100.7");
     }
 }

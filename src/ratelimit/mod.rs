@@ -1,9 +1,12 @@
-//! The sliding-window rate limiter.
+//! The rate limiter: per policy a sliding-window log or GCRA, all of a request's
+//! policies decided in one atomic Redis script.
 //!
 //! - `policy`: policies from configuration and which ones a request falls under.
-//! - `identity`: the client address, believing `X-Forwarded-For` only from trusted proxies.
-//! - `actor`: the `RateLimiter` actor and its `Check` message; one Lua script per check
-//!   (`script.lua`), falling back to `local` while Redis cannot be asked.
+//! - `identity`: the client address, believing `X-Forwarded-For` only from trusted
+//!   proxies, and IPv6 clients grouped by network.
+//! - `actor`: the `RateLimiter` actor and its `Check` message; the checks of a worker go
+//!   to `script.lua` in shared runs, falling back to `local` while Redis cannot be asked.
+//! - `script`: the arguments and reply of `script.lua`.
 //! - `headers`: `X-RateLimit-*`, `RateLimit-Policy` and `RateLimit` (IETF draft -11).
 //!
 //! The HTTP side is `middleware::rate_limit`.
@@ -13,9 +16,11 @@ pub mod headers;
 pub mod identity;
 pub mod local;
 pub mod policy;
+pub mod script;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Actor, Addr};
 
@@ -65,10 +70,13 @@ impl LimiterStats {
 pub struct RateLimit {
     pub policies: Policies,
     pub proxies: TrustedProxies,
+    /// IPv6 clients are counted per network of this many bits.
+    pub ipv6_prefix_len: u8,
     pub stats: Arc<LimiterStats>,
     redis: RedisClient,
     fallback: RateLimitFallback,
-    local: Arc<Mutex<LocalLimiter>>,
+    local: LocalLimiter,
+    batch_max: usize,
 }
 
 /// The limiter actor of the worker a request runs on (registered as app data).
@@ -84,13 +92,20 @@ impl RateLimit {
         let policies = Policies::from_settings(settings)?;
         let proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
         let stats = Arc::new(LimiterStats::default());
+        let longest = settings.policies.iter().map(|p| p.window_secs).max();
+        let local = LocalLimiter::new(
+            settings.local_max_entries,
+            Duration::from_secs(longest.unwrap_or(1).max(1)),
+        );
         Ok(Some(RateLimit {
             policies,
             proxies,
+            ipv6_prefix_len: settings.ipv6_prefix_len,
             stats,
             redis,
             fallback: settings.fallback,
-            local: Arc::new(Mutex::new(LocalLimiter::default())),
+            local,
+            batch_max: settings.batch_max,
         }))
     }
 
@@ -102,6 +117,7 @@ impl RateLimit {
                 self.fallback,
                 self.stats.clone(),
                 self.local.clone(),
+                self.batch_max,
             )
             .start(),
         )

@@ -1,5 +1,12 @@
 //! Rate-limit policies from configuration, and which of them a request falls under.
+//!
+//! A request is matched by the path the router matched, never by the spelling on the
+//! wire: the middleware passes actix's percent-decoded path (`match_info().as_str()`,
+//! what the router itself matches against), and `matching` folds doubled slashes and a
+//! trailing slash too, so `/%61pi//products/` counts like `/api/products` even if a
+//! path-normalising layer is added in front of the router one day.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix_web::http::Method;
@@ -15,6 +22,15 @@ pub enum IdentityKind {
     Ip,
     /// The `email` field of the JSON body (login attempts per account).
     Email,
+}
+
+/// How a policy counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Exact sliding-window log: one sorted-set entry per allowed request in the window.
+    SlidingLog,
+    /// Generic cell rate algorithm: one timestamp per identity, O(1) memory.
+    Gcra,
 }
 
 /// Which requests a policy applies to, by sign-in state.
@@ -36,6 +52,7 @@ pub struct Policy {
     pub window_ms: u64,
     pub identity: IdentityKind,
     audience: Audience,
+    pub algorithm: Algorithm,
 }
 
 impl Policy {
@@ -88,14 +105,34 @@ impl Policies {
         Ok(Policies { list: list.into() })
     }
 
-    /// The policies a request falls under.
-    /// The policies a request falls under, borrowed: this runs on every request.
+    /// The policies a request falls under, borrowed: this runs on every request. `path`
+    /// is the router's decoded path (see the module doc).
     pub fn matching(&self, method: &Method, path: &str, signed_in: bool) -> Vec<&Policy> {
+        let path = normalise(path);
         self.list
             .iter()
-            .filter(|p| p.applies(method, path, signed_in))
+            .filter(|p| p.applies(method, &path, signed_in))
             .collect()
     }
+}
+
+/// Folds runs of `/` into one and drops a trailing `/`; borrows when there is nothing to
+/// fold, which is every ordinary request.
+pub fn normalise(path: &str) -> Cow<'_, str> {
+    let trailing = path.len() > 1 && path.ends_with('/');
+    if !trailing && !path.contains("//") {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    if out.len() > 1 && out.ends_with('/') {
+        out.pop();
+    }
+    Cow::Owned(out)
 }
 
 fn parse(raw: &PolicySettings) -> Result<Policy, PolicyError> {
@@ -133,7 +170,13 @@ fn parse(raw: &PolicySettings) -> Result<Policy, PolicyError> {
         "signed_in" => Audience::SignedIn,
         _ => return Err(bad("audience must be any, anonymous or signed_in")),
     };
+    let algorithm = match raw.algorithm.as_str() {
+        "sliding_log" => Algorithm::SlidingLog,
+        "gcra" => Algorithm::Gcra,
+        _ => return Err(bad("algorithm must be sliding_log or gcra")),
+    };
     Ok(Policy {
+        algorithm,
         name: raw.name.clone(),
         methods,
         path,
@@ -158,15 +201,14 @@ mod tests {
             window_secs: 60,
             identity: "client".into(),
             audience: audience.into(),
+            algorithm: "sliding_log".into(),
         }
     }
 
     fn policies(list: Vec<PolicySettings>) -> Result<Policies, PolicyError> {
         Policies::from_settings(&RateLimitSettings {
-            enabled: true,
-            fallback: crate::configuration::RateLimitFallback::Local,
-            trusted_proxies: vec![],
             policies: list,
+            ..RateLimitSettings::default()
         })
     }
 
@@ -204,6 +246,37 @@ mod tests {
             ["global", "user"]
         );
         assert!(names(&p, Method::GET, "/healthz", false).is_empty());
+    }
+
+    #[test]
+    fn policies_match_the_decoded_path_whatever_the_slashes() {
+        let p = policies(vec![
+            raw("global", &[], "/api/*", "any"),
+            raw("login", &["POST"], "/api/auth/login", "any"),
+        ])
+        .unwrap();
+        for path in ["/api/auth/login", "/api/auth/login/", "//api//auth///login"] {
+            assert_eq!(names(&p, Method::POST, path, false), ["global", "login"]);
+        }
+        assert_eq!(normalise("/"), "/");
+        assert_eq!(normalise("//"), "/");
+        assert!(matches!(normalise("/api/products/1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn an_algorithm_is_chosen_per_policy() {
+        let mut gcra = raw("g", &[], "/*", "any");
+        gcra.algorithm = "gcra".into();
+        let p = policies(vec![gcra, raw("l", &[], "/x", "any")]).unwrap();
+        let algorithms: Vec<Algorithm> = p
+            .matching(&Method::GET, "/x", false)
+            .iter()
+            .map(|p| p.algorithm)
+            .collect();
+        assert_eq!(algorithms, [Algorithm::Gcra, Algorithm::SlidingLog]);
+        let mut bad = raw("b", &[], "/", "any");
+        bad.algorithm = "leaky".into();
+        assert!(policies(vec![bad]).is_err());
     }
 
     #[test]

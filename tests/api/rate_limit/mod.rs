@@ -1,5 +1,10 @@
 //! The rate limiter against real Redis: exact counts, the sliding window, several
 //! policies per route, two instances sharing Redis, headers, spoofing, and Redis dying.
+//! Path spellings, client identity behind proxies and GCRA have files of their own.
+
+mod gcra;
+mod identity;
+mod paths;
 
 use catalog_cache::configuration::{PolicySettings, RateLimitFallback, Settings};
 use secrecy::SecretString;
@@ -23,6 +28,7 @@ fn policy(name: &str, method: &str, path: &str, limit: u32, window_secs: u64) ->
         window_secs,
         identity: "client".into(),
         audience: "any".into(),
+        algorithm: "sliding_log".into(),
     }
 }
 
@@ -317,7 +323,8 @@ async fn the_default_policies_follow_the_reference_numbers() {
     );
     assert_eq!(
         header(&anonymous, "ratelimit"),
-        "\"products-list\";r=99;t=3600"
+        // GCRA: whole again one period (3600 s / 100) after the one request.
+        "\"products-list\";r=99;t=36"
     );
     let admin = get(&app, &app.client, "/api/products").await;
     assert_eq!(
@@ -356,4 +363,28 @@ async fn while_redis_is_down_a_session_request_is_a_json_503_and_others_are_serv
     // A request without a session does not need Redis.
     let anonymous = get(&app, &app.anonymous_client(), "/api/products/1").await;
     assert_eq!(anonymous.status(), 200);
+}
+
+#[actix_web::test]
+async fn registrations_are_limited_to_five_an_hour_per_address_by_default() {
+    let app = spawn_app_with(|s| s.rate_limit.enabled = true).await;
+    let client = app.anonymous_client();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let response = client
+            .post(app.url("/api/auth/register"))
+            .json(&json!({"email": format!("r{i}-{id}@test.example"), "password": PASSWORD}))
+            .send()
+            .await
+            .expect("sent");
+        if i == 0 {
+            assert_eq!(
+                header(&response, "ratelimit-policy"),
+                "\"global\";q=1000;w=900, \"register\";q=5;w=3600"
+            );
+        }
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [201, 201, 201, 201, 201, 429]);
 }
