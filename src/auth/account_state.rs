@@ -8,6 +8,7 @@
 //! change or a `logout-all` made anywhere (another instance, the CLI) is seen by every
 //! instance within that time, and at once by the instance that made it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Role;
@@ -24,17 +25,22 @@ pub struct AccountState {
 }
 
 /// The per-instance short-lived copy of [`AccountState`]s. Cheap to clone.
+///
+/// A moka `future::Cache` because its `try_get_with` runs one query per account however
+/// many requests miss at once: a burst of signed-in requests after the entry expired
+/// would otherwise queue a query each on the pool, in front of the catalogue's own.
 #[derive(Clone)]
 pub struct AccountStates {
     db: DbPool,
     /// `None` when `session.account_cache_ms` is 0: every check reads PostgreSQL.
-    recent: Option<moka::sync::Cache<i64, AccountState>>,
+    /// `None` inside an entry: no such account (deleted), remembered like the others.
+    recent: Option<moka::future::Cache<i64, Option<AccountState>>>,
 }
 
 impl AccountStates {
     pub fn new(db: DbPool, ttl: Duration) -> AccountStates {
         let recent = (!ttl.is_zero()).then(|| {
-            moka::sync::Cache::builder()
+            moka::future::Cache::builder()
                 .max_capacity(MAX_ACCOUNTS)
                 .time_to_live(ttl)
                 .build()
@@ -43,30 +49,29 @@ impl AccountStates {
     }
 
     /// The account's current state (`None` when it no longer exists), at most the
-    /// configured time old.
-    pub async fn current(&self, user_id: i64) -> Result<Option<AccountState>, DbError> {
-        if let Some(state) = self.recent.as_ref().and_then(|r| r.get(&user_id)) {
-            return Ok(Some(state));
+    /// configured time old. A failed read is not remembered.
+    pub async fn current(&self, user_id: i64) -> Result<Option<AccountState>, Arc<DbError>> {
+        match &self.recent {
+            Some(recent) => recent.try_get_with(user_id, self.read(user_id)).await,
+            None => self.read(user_id).await.map_err(Arc::new),
         }
+    }
+
+    async fn read(&self, user_id: i64) -> Result<Option<AccountState>, DbError> {
         let mut conn = pool::connection(&self.db).await?;
-        let state =
-            users::find_session_state(&mut conn, user_id)
-                .await?
-                .map(|(role, generation)| AccountState {
-                    role: Role::from_stored(&role),
-                    generation,
-                });
-        if let Some(state) = state {
-            self.remember(user_id, state);
-        }
-        Ok(state)
+        Ok(users::find_session_state(&mut conn, user_id)
+            .await?
+            .map(|(role, generation)| AccountState {
+                role: Role::from_stored(&role),
+                generation,
+            }))
     }
 
     /// Records a state this instance has just read or written (login, `logout-all`), so
     /// its own next request needs no query and never sees an older state.
-    pub fn remember(&self, user_id: i64, state: AccountState) {
+    pub async fn remember(&self, user_id: i64, state: AccountState) {
         if let Some(recent) = &self.recent {
-            recent.insert(user_id, state);
+            recent.insert(user_id, Some(state)).await;
         }
     }
 }

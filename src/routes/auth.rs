@@ -104,7 +104,7 @@ pub async fn login(
     let (email, password) = credentials(&body)?;
     let signed_in = accounts::authenticate(&state.db, &state.hasher, email, password).await?;
     let user = signed_in.account;
-    state.accounts.remember(user.id, signed_in.state);
+    state.accounts.remember(user.id, signed_in.state).await;
     let anonymous_cart = cart_store::take_anonymous(&session);
     // A new id for the signed-in session: a planted session id is worth nothing.
     session.renew();
@@ -156,7 +156,7 @@ pub async fn logout_all(
     drop(conn);
     // This instance sees the new generation at once; the others within
     // `session.account_cache_ms`.
-    state.accounts.remember(user.0.id, ended);
+    state.accounts.remember(user.0.id, ended).await;
     session.purge();
     tracing::info!("every session of the user ended");
     Ok(message("Signed out everywhere"))

@@ -186,12 +186,27 @@ impl TestApp {
 
     /// Signs `client` in; true on 200.
     pub async fn try_login(&self, client: &reqwest::Client, email: &str, password: &str) -> bool {
-        client
+        let response = client
             .post(self.url("/api/auth/login"))
             .json(&serde_json::json!({"email": email, "password": password}))
             .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
+            .await;
+        match response {
+            Ok(r) if r.status() == 200 => true,
+            // Say why, so a failing test shows more than `false`.
+            Ok(r) => {
+                let status = r.status();
+                eprintln!(
+                    "login of {email}: {status} {}",
+                    r.text().await.unwrap_or_default()
+                );
+                false
+            }
+            Err(e) => {
+                eprintln!("login of {email}: {e}");
+                false
+            }
+        }
     }
 
     /// Registers an account over HTTP and returns a new client signed in to it.
