@@ -42,6 +42,7 @@ fn settings(url: &str) -> Settings {
         window_secs: 900,
         identity: "client".into(),
         audience: "any".into(),
+        algorithm: "sliding_log".into(),
     }];
     s
 }
