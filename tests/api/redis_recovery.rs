@@ -52,7 +52,7 @@ struct Probe {
     app: TestApp,
     /// An anonymous cart holding product 1: a session cookie.
     cart: reqwest::Client,
-    /// The admin's user id: its limiter key is `rl:global:user:{id}`.
+    /// The admin's user id: its limiter key is `rl:global:{user:{id}}`.
     admin_id: i64,
 }
 
@@ -94,7 +94,7 @@ impl Probe {
             return Err(format!("the cart's session was not read: {cart}"));
         }
         let key = format!(
-            "{}rl:global:user:{}",
+            "{}rl:global:{{user:{}}}",
             app.settings.redis.prefix, self.admin_id
         );
         let before = zcard(redis, &key).await?;
