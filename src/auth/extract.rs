@@ -34,12 +34,21 @@ pub enum Admin {
     ApiToken,
 }
 
+/// Put in the request extensions when the request carries a sign-in whose account could
+/// not be read: it is neither signed in nor signed out, so a route that needs the
+/// sign-in answers 503 (try again) instead of 401 (sign in again).
+#[derive(Debug, Clone, Copy)]
+pub struct AccountUnverified;
+
 /// The signed-in user recorded in these extensions.
 pub fn current_user(extensions: &Extensions) -> Result<Account, ApiError> {
-    extensions
-        .get::<SessionUser>()
-        .map(|u| u.account.clone())
-        .ok_or(ApiError::Unauthorized)
+    match extensions.get::<SessionUser>() {
+        Some(user) => Ok(user.account.clone()),
+        None if extensions.get::<AccountUnverified>().is_some() => {
+            Err(ApiError::Unavailable("Account store"))
+        }
+        None => Err(ApiError::Unauthorized),
+    }
 }
 
 /// The admin making this request: the admin API token when presented (checked first,

@@ -2,7 +2,9 @@
 //! under an older session generation than the account's (`logout-all`), or for an account
 //! that no longer exists, it is purged and the request goes on signed out. A valid sign-in
 //! is put in the request extensions, with the account's current role (not the one it had
-//! at sign-in), for the `CurrentUser`/`AdminUser` extractors and the rate limiter.
+//! at sign-in), for the `CurrentUser`/`AdminUser` extractors and the rate limiter. When
+//! the account cannot be read (PostgreSQL down or hung), the request carries
+//! `AccountUnverified` instead, and routes that need a sign-in answer 503.
 
 use actix_session::SessionExt;
 use actix_web::body::MessageBody;
@@ -10,6 +12,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 
+use crate::auth::extract::AccountUnverified;
 use crate::auth::session::signed_in;
 use crate::state::AppState;
 
@@ -40,11 +43,13 @@ pub async fn session_guard(
                     );
                     session.purge();
                 }
-                // Fail closed without ending the session: this request goes on signed
-                // out (public reads still work, from the cache if need be), and the
-                // session is checked again on the next one.
+                // Fail closed without ending the session: public reads still work (from
+                // the cache if need be), a route that needs the sign-in answers 503
+                // rather than a misleading 401, and the session is checked again on the
+                // next request.
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the account; request goes on signed out");
+                    tracing::warn!(error = %e, "cannot read the account; request goes on unverified");
+                    req.extensions_mut().insert(AccountUnverified);
                 }
             }
         }

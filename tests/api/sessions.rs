@@ -138,3 +138,35 @@ async fn an_evicted_generation_key_does_not_revive_sessions_ended_by_logout_all(
         .expect("sent");
     crate::helpers::assert_error(me, 401, "unauthorized").await;
 }
+
+#[actix_web::test]
+async fn a_signed_in_request_whose_account_cannot_be_read_is_a_503_not_a_sign_out() {
+    use diesel_async::SimpleAsyncConnection;
+
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.database.statement_timeout_ms = 300;
+        s.session.account_cache_ms = 1;
+    })
+    .await;
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Every read of `users` waits (then times out) while this transaction holds the lock.
+    let mut lock = app.db_connection().await;
+    lock.batch_execute("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locked");
+
+    let me = app.get("/api/auth/me").await;
+    let admin = app.get("/admin/metrics/cache").await;
+
+    lock.batch_execute("ROLLBACK").await.expect("unlocked");
+    assert_eq!(
+        me.status(),
+        503,
+        "the account store is down, not the session"
+    );
+    assert!(me.headers().contains_key("retry-after"));
+    assert_eq!(admin.status(), 503);
+    // The session survived: once the account can be read again, it is still signed in.
+    assert_eq!(app.get("/api/auth/me").await.status(), 200);
+}
