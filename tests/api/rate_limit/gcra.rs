@@ -3,7 +3,7 @@
 
 use catalog_cache::configuration::PolicySettings;
 
-use super::{get, header, limited, policy};
+use super::{concurrent_over_two, get, header, limited, policy};
 use crate::helpers::{assert_error, spawn_app_from, spawn_app_with, test_settings};
 
 fn gcra(name: &str, method: &str, path: &str, limit: u32, window_secs: u64) -> PolicySettings {
@@ -65,25 +65,7 @@ async fn two_hundred_concurrent_gcra_requests_on_two_instances_let_exactly_fifty
     settings.redis.timeout_ms = 2000;
     let a = spawn_app_from(settings.clone()).await;
     let b = spawn_app_from(settings).await;
-    let client = a.anonymous_client();
-    let requests = (0..200).map(|i| {
-        let url = if i % 2 == 0 {
-            a.url("/api/products")
-        } else {
-            b.url("/api/products")
-        };
-        let client = client.clone();
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        }
-    });
-    let statuses = futures_util::future::join_all(requests).await;
+    let statuses = concurrent_over_two(&a, &b, 200).await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((ok, limited), (50, 150), "{statuses:?}");
@@ -127,29 +109,11 @@ async fn one_script_run_per_request_counts_the_same_as_batches() {
     settings.redis.timeout_ms = 2000;
     let a = spawn_app_from(settings.clone()).await;
     let b = spawn_app_from(settings).await;
-    let client = a.anonymous_client();
-    let requests = (0..100).map(|i| {
-        let url = if i % 2 == 0 {
-            a.url("/api/products")
-        } else {
-            b.url("/api/products")
-        };
-        let client = client.clone();
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        }
-    });
-    let statuses = futures_util::future::join_all(requests).await;
+    let statuses = concurrent_over_two(&a, &b, 100).await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(ok, 30, "{statuses:?}");
     // The next one is refused by GCRA, the closest policy.
-    let next = get(&a, &client, "/api/products").await;
+    let next = get(&a, &a.anonymous_client(), "/api/products").await;
     assert_eq!(
         header(&next, "ratelimit-policy"),
         "\"burst\";q=30;w=3600, \"log\";q=40;w=3600"

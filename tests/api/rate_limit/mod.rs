@@ -51,6 +51,30 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .to_string()
 }
 
+/// `n` concurrent `GET /api/products` from one anonymous client, alternating between
+/// two instances; their statuses.
+async fn concurrent_over_two(a: &TestApp, b: &TestApp, n: usize) -> Vec<u16> {
+    let client = a.anonymous_client();
+    let requests = (0..n).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url("/api/products")
+        } else {
+            b.url("/api/products")
+        };
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("sent")
+                .status()
+                .as_u16()
+        }
+    });
+    futures_util::future::join_all(requests).await
+}
+
 #[actix_web::test]
 async fn limit_n_lets_n_through_and_refuses_the_next() {
     let app =
@@ -168,25 +192,7 @@ async fn two_hundred_concurrent_requests_on_two_instances_let_exactly_fifty_thro
     settings.redis.timeout_ms = 2000;
     let a = spawn_app_from(settings.clone()).await;
     let b = spawn_app_from(settings).await;
-    let client = a.anonymous_client();
-    let requests = (0..200).map(|i| {
-        let url = if i % 2 == 0 {
-            a.url("/api/products")
-        } else {
-            b.url("/api/products")
-        };
-        let client = client.clone();
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .expect("sent")
-                .status()
-                .as_u16()
-        }
-    });
-    let statuses = futures_util::future::join_all(requests).await;
+    let statuses = concurrent_over_two(&a, &b, 200).await;
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((ok, limited), (50, 150), "{statuses:?}");
