@@ -37,6 +37,11 @@ impl ProductWrites {
         ProductWrites { db, cache, events }
     }
 
+    /// Events this instance could not publish since start-up.
+    pub fn publish_failures(&self) -> u64 {
+        self.events.failures()
+    }
+
     /// Inserts a product and returns it as the API shows it.
     #[tracing::instrument(skip_all)]
     pub async fn create(&self, new_row: &NewProductRow) -> Result<Product, WriteError> {

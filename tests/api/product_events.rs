@@ -139,7 +139,7 @@ async fn offsets_increase_across_two_instances_and_both_subscribers_forward_ever
 }
 
 #[actix_web::test]
-async fn a_write_succeeds_while_redis_is_unreachable() {
+async fn a_write_succeeds_while_redis_is_unreachable_and_its_lost_event_is_counted() {
     let mut redis = PrivateRedis::start_ready().await;
     let url = redis.url();
     let app = spawn_app_with(|s| s.redis.url = secrecy::SecretString::from(url)).await;
@@ -155,4 +155,14 @@ async fn a_write_succeeds_while_redis_is_unreachable() {
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["data"]["name"], "Desk Lamp");
+    let metrics: Value = app
+        .token_client()
+        .get(app.url("/admin/metrics/cache"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(metrics["productEvents"]["publishFailures"], 1);
 }
