@@ -36,8 +36,7 @@ pub enum ProductChange {
 }
 
 /// One product event with its deployment-wide offset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, actix::Message)]
-#[rtype(result = "()")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductEvent {
     #[serde(flatten)]
     pub change: ProductChange,

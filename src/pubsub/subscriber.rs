@@ -97,12 +97,12 @@ async fn listen(listener: Listener, ping: Ping) {
         };
         sequences.reset();
         cache.resync().await;
-        tracing::info!("subscribed to cache invalidations");
+        tracing::info!("subscribed to cache invalidations and product events");
         let (sink, stream) = pubsub.split();
         // Product events missed while disconnected are the hub's to recover (replay from
         // the history by offset, or `resync`); the broadcast itself carries no gap marker.
         let reason = receive(&listener, &channels[1], sink, stream, ping, &mut sequences).await;
-        tracing::warn!(reason, "cache invalidation subscription lost; clearing L1");
+        tracing::warn!(reason, "pub/sub subscription lost; clearing L1");
         cache.clear_l1().await;
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
