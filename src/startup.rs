@@ -73,12 +73,16 @@ impl Application {
             timeout: std::time::Duration::from_millis(settings.redis.pubsub_ping_timeout_ms),
         };
         let (product_events, _) = tokio::sync::broadcast::channel(BROADCAST_CAPACITY);
-        Subscriber::new(cache.clone(), origin, ping, product_events.clone()).start();
-        let products = ProductWrites::new(
-            db.clone(),
+        let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size);
+        Subscriber::new(
             cache.clone(),
-            ProductEvents::new(redis.clone(), settings.realtime.history_size),
-        );
+            origin,
+            ping,
+            product_events.clone(),
+            publisher.clone(),
+        )
+        .start();
+        let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
             std::time::Duration::from_millis(settings.cache.warm_timeout_ms),

@@ -33,6 +33,11 @@ pub enum ProductChange {
     Updated { product: Product },
     #[serde(rename = "product.deleted")]
     Deleted { id: i64 },
+    /// `missed` events of this instance were never published (Redis was unreachable):
+    /// they took no offset, so this marker is the only trace. Consumers refetch (the
+    /// WebSocket hub answers it with `resync`).
+    #[serde(rename = "product.gap")]
+    Gap { missed: u64 },
 }
 
 /// One product event with its deployment-wide offset.

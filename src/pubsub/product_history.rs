@@ -34,6 +34,8 @@ pub struct ProductEvents {
     script: Arc<redis::Script>,
     history_size: u64,
     failures: Arc<AtomicU64>,
+    /// Events lost since the last `product.gap` marker went out.
+    unmarked: Arc<AtomicU64>,
 }
 
 impl ProductEvents {
@@ -43,20 +45,36 @@ impl ProductEvents {
             script: Arc::new(redis::Script::new(include_str!("product_events.lua"))),
             history_size,
             failures: Arc::new(AtomicU64::new(0)),
+            unmarked: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// Publishes one change after its commit and returns its offset. A failure is logged
     /// and counted, never returned: the write has committed and must not fail for it.
-    /// Clients that miss the event learn it from a gap on reconnection (`resync`).
+    /// The loss is announced later by a `product.gap` marker (`publish_gap`).
     pub async fn publish(&self, change: &ProductChange) -> Option<u64> {
         match self.try_publish(change).await {
             Ok(offset) => Some(offset),
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                self.unmarked.fetch_add(1, Ordering::AcqRel);
                 tracing::warn!(%error, "product event not published");
                 None
             }
+        }
+    }
+
+    /// When events were lost, publishes one `product.gap` marker for them (called once a
+    /// second; a marker that fails too is retried with the next ones). A lost event takes
+    /// no offset, so without the marker no consumer could tell anything was missed.
+    pub async fn publish_gap(&self) {
+        let missed = self.unmarked.swap(0, Ordering::AcqRel);
+        if missed == 0 {
+            return;
+        }
+        if let Err(error) = self.try_publish(&ProductChange::Gap { missed }).await {
+            self.unmarked.fetch_add(missed, Ordering::AcqRel);
+            tracing::debug!(%error, missed, "product gap marker not published yet");
         }
     }
 

@@ -5,7 +5,8 @@
 //! (local clients need local writes too), goes to the bounded in-process broadcast the
 //! WebSocket hub will read; nothing else in the process subscribes to Redis. Whenever the connection is lost
 //! or (re)made, events may have been missed, so every L1 is cleared. It also retries,
-//! once a second, invalidations this instance could not deliver while Redis was down.
+//! once a second, invalidations this instance could not deliver while Redis was down,
+//! and announces product events it could not publish (`product.gap`).
 //!
 //! Liveness: a connection can die without closing (an idle timeout on a NAT or proxy
 //! drops it silently), and a subscriber only reads, so it would never notice and would
@@ -24,7 +25,7 @@ use tokio::sync::broadcast;
 
 use super::product_events::UPDATES_CHANNEL;
 use super::sequence::{Seen, Sequences};
-use super::{Event, ProductEvent, CHANNEL};
+use super::{Event, ProductEvent, ProductEvents, CHANNEL};
 use crate::cache::Cache;
 
 /// Pause between reconnection attempts.
@@ -44,6 +45,8 @@ pub struct Ping {
 pub struct Subscriber {
     listener: Listener,
     ping: Ping,
+    /// Announces product events lost to an outage, on the deferred-retry tick.
+    gaps: ProductEvents,
 }
 
 /// What the receiving loop needs: where invalidations and product events go.
@@ -61,6 +64,7 @@ impl Subscriber {
         origin: Arc<str>,
         ping: Ping,
         products: broadcast::Sender<ProductEvent>,
+        gaps: ProductEvents,
     ) -> Subscriber {
         Subscriber {
             listener: Listener {
@@ -69,6 +73,7 @@ impl Subscriber {
                 products,
             },
             ping,
+            gaps,
         }
     }
 }
@@ -79,8 +84,11 @@ impl Actor for Subscriber {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.spawn(listen(self.listener.clone(), self.ping).into_actor(self));
         ctx.run_interval(RETRY_DEFERRED, |actor, _| {
-            let cache = actor.listener.cache.clone();
-            actix_rt::spawn(async move { cache.retry_deferred().await });
+            let (cache, gaps) = (actor.listener.cache.clone(), actor.gaps.clone());
+            actix_rt::spawn(async move {
+                cache.retry_deferred().await;
+                gaps.publish_gap().await;
+            });
         });
     }
 }

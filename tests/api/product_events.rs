@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use catalog_cache::pubsub::{history_after, History};
+use catalog_cache::redis_client::RedisClient;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -139,7 +141,7 @@ async fn offsets_increase_across_two_instances_and_both_subscribers_forward_ever
 }
 
 #[actix_web::test]
-async fn a_write_succeeds_while_redis_is_unreachable_and_its_lost_event_is_counted() {
+async fn a_write_succeeds_while_redis_is_unreachable_and_a_gap_marker_follows_recovery() {
     let mut redis = PrivateRedis::start_ready().await;
     let url = redis.url();
     let app = spawn_app_with(|s| s.redis.url = secrecy::SecretString::from(url)).await;
@@ -165,4 +167,23 @@ async fn a_write_succeeds_while_redis_is_unreachable_and_its_lost_event_is_count
         .await
         .expect("json");
     assert_eq!(metrics["productEvents"]["publishFailures"], 1);
+
+    // Once Redis answers again, the lost event is announced: it took no offset, so the
+    // marker is what tells consumers (and replays) to refetch. Bounded: 100 polls.
+    redis.restart().await;
+    let client = RedisClient::connect(&app.settings.redis)
+        .await
+        .expect("redis");
+    for _ in 0..100 {
+        if let Ok(History::Events(events)) = history_after(&client, 0).await {
+            if let [event] = events.as_slice() {
+                let json = serde_json::to_value(event).unwrap();
+                assert_eq!(envelope(&json, "product.gap"), 1);
+                assert_eq!(json["missed"], 1);
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no product.gap marker within 10 s of Redis coming back");
 }
