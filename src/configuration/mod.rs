@@ -446,10 +446,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hash_queue_timeout_ms"), "{err}");
-        let err = load(&[("APP__REALTIME__HISTORY_SIZE", "0")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("history_size"), "{err}");
+        for size in ["0", "1000001"] {
+            let err = load(&[("APP__REALTIME__HISTORY_SIZE", size)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("history_size"), "{err}");
+        }
     }
 
     #[test]

@@ -22,8 +22,10 @@ impl Default for RealtimeSettings {
 
 impl RealtimeSettings {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.history_size == 0 {
-            return invalid("realtime.history_size", "must be at least 1");
+        // Bounded above because a replay from the oldest offset reads the whole stream
+        // in one XRANGE.
+        if !(1..=1_000_000).contains(&self.history_size) {
+            return invalid("realtime.history_size", "must be in 1..=1000000");
         }
         Ok(())
     }
