@@ -17,6 +17,7 @@ use crate::auth::AuthError;
 use crate::cache::CacheError;
 use crate::cart::CartError;
 use crate::db::DbError;
+use crate::products::WriteError;
 use crate::redis_client::RedisError;
 
 /// One invalid field of a request body.
@@ -221,6 +222,15 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Unavailable(_) => ApiError::Unavailable("Database"),
             DbError::Query(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NotFound => ApiError::NotFound("Product not found"),
+            WriteError::Db(e) => e.into(),
         }
     }
 }

@@ -8,8 +8,9 @@
 //! - `redis_client`: the shared Redis connection, the key prefix every key carries, and
 //!   the circuit breaker in front of every command.
 //! - `cache/`: the two-level cache (per-worker L1 actors, the loader, L2 in Redis);
-//!   `pubsub/`: invalidation events between instances; `catalog`: product reads through
-//!   the cache and the invalidations product writes need.
+//!   `pubsub/`: invalidation and product events between instances (offsets and history
+//!   in Redis); `catalog`: product reads through the cache and the invalidations product
+//!   writes need; `products/`: the product write use case (commit, invalidate, publish).
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
 //! - `error`: the HTTP error type and the one place errors become responses.
@@ -26,6 +27,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod middleware;
+pub mod products;
 pub mod pubsub;
 pub mod ratelimit;
 pub mod redis_client;

@@ -25,7 +25,9 @@ use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
 use crate::middleware::session_unavailable::session_unavailable;
-use crate::pubsub::{Ping, Publisher, Subscriber};
+use crate::products::ProductWrites;
+use crate::pubsub::product_events::BROADCAST_CAPACITY;
+use crate::pubsub::{Ping, ProductEvent, ProductEvents, Publisher, Subscriber};
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
@@ -37,6 +39,7 @@ pub struct Application {
     server: Server,
     db: DbPool,
     cache: Cache,
+    product_events: tokio::sync::broadcast::Sender<ProductEvent>,
 }
 
 impl Application {
@@ -69,7 +72,17 @@ impl Application {
             interval: std::time::Duration::from_millis(settings.redis.pubsub_ping_interval_ms),
             timeout: std::time::Duration::from_millis(settings.redis.pubsub_ping_timeout_ms),
         };
-        Subscriber::new(cache.clone(), origin, ping).start();
+        let (product_events, _) = tokio::sync::broadcast::channel(BROADCAST_CAPACITY);
+        let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size);
+        Subscriber::new(
+            cache.clone(),
+            origin,
+            ping,
+            product_events.clone(),
+            publisher.clone(),
+        )
+        .start();
+        let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
             std::time::Duration::from_millis(settings.cache.warm_timeout_ms),
@@ -88,6 +101,8 @@ impl Application {
             ),
             settings,
             rate_limit: limiter,
+            products,
+            product_events: product_events.clone(),
         });
         let factory_cache = cache.clone();
         let test_cache = cache.clone();
@@ -128,6 +143,7 @@ impl Application {
             server,
             db,
             cache: test_cache,
+            product_events,
         })
     }
 
@@ -135,6 +151,12 @@ impl Application {
     #[doc(hidden)]
     pub fn cache(&self) -> Cache {
         self.cache.clone()
+    }
+
+    /// A receiver of every product event this instance's subscriber forwards, for tests.
+    #[doc(hidden)]
+    pub fn product_events(&self) -> tokio::sync::broadcast::Receiver<ProductEvent> {
+        self.product_events.subscribe()
     }
 
     /// The port actually bound (useful when configured as 0).

@@ -6,6 +6,8 @@ use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
+use crate::products::ProductWrites;
+use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 
@@ -21,4 +23,9 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Each account's role and session generation, cached for a moment.
     pub accounts: AccountStates,
+    /// The one place products are written (commit, invalidate, publish the event).
+    pub products: ProductWrites,
+    /// Every product event of the deployment, as the subscriber receives it (bounded);
+    /// `subscribe()` to consume.
+    pub product_events: tokio::sync::broadcast::Sender<ProductEvent>,
 }

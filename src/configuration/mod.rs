@@ -17,6 +17,7 @@ use serde::Deserialize;
 mod auth;
 mod cache;
 mod rate_limit;
+mod realtime;
 mod redis;
 mod server;
 mod session;
@@ -24,6 +25,7 @@ mod session;
 pub use auth::AuthSettings;
 pub use cache::CacheSettings;
 pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
+pub use realtime::RealtimeSettings;
 pub use redis::RedisSettings;
 pub use server::{
     AdminSettings, DatabaseSettings, LogFormat, LogSettings, SeedSettings, ServerSettings,
@@ -101,6 +103,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub admin: AdminSettings,
     pub auth: AuthSettings,
+    pub realtime: RealtimeSettings,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +120,8 @@ struct RawSettings {
     admin: AdminSettings,
     #[serde(default)]
     auth: AuthSettings,
+    #[serde(default)]
+    realtime: RealtimeSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -186,6 +191,7 @@ impl Settings {
             rate_limit: raw.rate_limit,
             admin: raw.admin,
             auth: raw.auth,
+            realtime: raw.realtime,
         };
         settings.validate()?;
         Ok(settings)
@@ -229,6 +235,7 @@ impl Settings {
         }
         self.cache.validate()?;
         self.auth.validate()?;
+        self.realtime.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -363,6 +370,7 @@ mod tests {
         assert!(s.auth.hash_limit() >= 1);
         assert_eq!(s.auth.hash_queue_timeout_ms, 1000);
         assert_eq!(s.session.account_cache_ms, 500);
+        assert_eq!(s.realtime.history_size, 10_000);
         assert_eq!(s.database.statement_timeout_ms, 5000);
         assert_eq!(
             s.database.load_deadline(),
@@ -438,6 +446,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hash_queue_timeout_ms"), "{err}");
+        for size in ["0", "1000001"] {
+            let err = load(&[("APP__REALTIME__HISTORY_SIZE", size)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("history_size"), "{err}");
+        }
     }
 
     #[test]

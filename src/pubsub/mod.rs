@@ -1,9 +1,15 @@
-//! Cache invalidation events between instances, on `{prefix}cache:invalidate`.
+//! Redis pub/sub between instances: cache invalidations on `{prefix}cache:invalidate`
+//! (below) and product events on `{prefix}product:updates` (`product_events`, published
+//! with their offset and history by `product_history`). One subscriber per instance
+//! listens to both.
 //!
+//! Invalidations:
 //! Only invalidations travel, never fills. Each event names its origin instance and a
 //! sequence number (1, 2, 3, ... per origin, checked by receivers in `sequence`); an
 //! instance ignores its own events (it applied them before publishing).
 
+pub mod product_events;
+pub mod product_history;
 pub mod publisher;
 pub mod sequence;
 pub mod subscriber;
@@ -12,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::Target;
 
+pub use product_events::ProductEvent;
+pub use product_history::{history_after, EventError, History, ProductEvents};
 pub use publisher::Publisher;
 pub use subscriber::{Ping, Subscriber};
 

@@ -1,8 +1,12 @@
 //! The one subscriber per instance: a dedicated pub/sub connection (pub/sub cannot
-//! share the multiplexed command connection), reconnected forever. Each event from
-//! another instance goes to every local cache actor. Whenever the connection is lost
+//! share the multiplexed command connection), reconnected forever, subscribed to the
+//! invalidation and the product event channels. Each invalidation from another instance
+//! goes to every local cache actor. Every product event, this instance's own included
+//! (local clients need local writes too), goes to the bounded in-process broadcast the
+//! WebSocket hub will read; nothing else in the process subscribes to Redis. Whenever the connection is lost
 //! or (re)made, events may have been missed, so every L1 is cleared. It also retries,
-//! once a second, invalidations this instance could not deliver while Redis was down.
+//! once a second, invalidations this instance could not deliver while Redis was down,
+//! and announces product events it could not publish (`product.gap`).
 //!
 //! Liveness: a connection can die without closing (an idle timeout on a NAT or proxy
 //! drops it silently), and a subscriber only reads, so it would never notice and would
@@ -17,9 +21,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 use redis::aio::{PubSub, PubSubSink, PubSubStream};
+use tokio::sync::broadcast;
 
+use super::product_events::UPDATES_CHANNEL;
 use super::sequence::{Seen, Sequences};
-use super::{Event, CHANNEL};
+use super::{Event, ProductEvent, ProductEvents, CHANNEL};
 use crate::cache::Cache;
 
 /// Pause between reconnection attempts.
@@ -37,17 +43,37 @@ pub struct Ping {
 }
 
 pub struct Subscriber {
+    listener: Listener,
+    ping: Ping,
+    /// Announces product events lost to an outage, on the deferred-retry tick.
+    gaps: ProductEvents,
+}
+
+/// What the receiving loop needs: where invalidations and product events go.
+#[derive(Clone)]
+struct Listener {
     cache: Cache,
     origin: Arc<str>,
-    ping: Ping,
+    products: broadcast::Sender<ProductEvent>,
 }
 
 impl Subscriber {
-    pub fn new(cache: Cache, origin: Arc<str>, ping: Ping) -> Subscriber {
+    /// `products` receives every product event published by any instance.
+    pub fn new(
+        cache: Cache,
+        origin: Arc<str>,
+        ping: Ping,
+        products: broadcast::Sender<ProductEvent>,
+        gaps: ProductEvents,
+    ) -> Subscriber {
         Subscriber {
-            cache,
-            origin,
+            listener: Listener {
+                cache,
+                origin,
+                products,
+            },
             ping,
+            gaps,
         }
     }
 }
@@ -56,39 +82,45 @@ impl Actor for Subscriber {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let (cache, origin) = (self.cache.clone(), self.origin.clone());
-        ctx.spawn(listen(cache, origin, self.ping).into_actor(self));
+        ctx.spawn(listen(self.listener.clone(), self.ping).into_actor(self));
         ctx.run_interval(RETRY_DEFERRED, |actor, _| {
-            let cache = actor.cache.clone();
-            actix_rt::spawn(async move { cache.retry_deferred().await });
+            let (cache, gaps) = (actor.listener.cache.clone(), actor.gaps.clone());
+            actix_rt::spawn(async move {
+                cache.retry_deferred().await;
+                gaps.publish_gap().await;
+            });
         });
     }
 }
 
-async fn listen(cache: Cache, origin: Arc<str>, ping: Ping) {
-    let channel = cache.redis().keyspace().channel(CHANNEL);
+async fn listen(listener: Listener, ping: Ping) {
+    let cache = &listener.cache;
+    let keyspace = cache.redis().keyspace();
+    let channels = [keyspace.channel(CHANNEL), keyspace.channel(UPDATES_CHANNEL)];
     let mut sequences = Sequences::default();
     loop {
-        let Some(pubsub) = subscribe(&cache, &channel).await else {
+        let Some(pubsub) = subscribe(cache, &channels).await else {
             tokio::time::sleep(RECONNECT_DELAY).await;
             continue;
         };
         sequences.reset();
         cache.resync().await;
-        tracing::info!("subscribed to cache invalidations");
+        tracing::info!("subscribed to cache invalidations and product events");
         let (sink, stream) = pubsub.split();
-        let reason = receive(&cache, &origin, sink, stream, ping, &mut sequences).await;
-        tracing::warn!(reason, "cache invalidation subscription lost; clearing L1");
+        // Product events missed while disconnected are the hub's to recover (replay from
+        // the history by offset, or `resync`); the broadcast itself carries no gap marker.
+        let reason = receive(&listener, &channels[1], sink, stream, ping, &mut sequences).await;
+        tracing::warn!(reason, "pub/sub subscription lost; clearing L1");
         cache.clear_l1().await;
         tokio::time::sleep(RECONNECT_DELAY).await;
     }
 }
 
-async fn subscribe(cache: &Cache, channel: &str) -> Option<PubSub> {
+async fn subscribe(cache: &Cache, channels: &[String]) -> Option<PubSub> {
     let client = cache.redis().client().clone();
     let subscribed = tokio::time::timeout(CONNECT_TIMEOUT, async {
         let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(channel).await?;
+        pubsub.subscribe(channels).await?;
         Ok::<_, redis::RedisError>(pubsub)
     })
     .await;
@@ -97,8 +129,8 @@ async fn subscribe(cache: &Cache, channel: &str) -> Option<PubSub> {
 
 /// Forwards events until the connection ends or stops answering PINGs; says why.
 async fn receive(
-    cache: &Cache,
-    origin: &str,
+    listener: &Listener,
+    product_channel: &str,
     mut sink: PubSubSink,
     mut stream: PubSubStream,
     ping: Ping,
@@ -114,7 +146,12 @@ async fn receive(
                 let Some(message) = message else {
                     return "connection closed";
                 };
-                forward(cache, origin, message.get_payload_bytes(), sequences).await;
+                let payload = message.get_payload_bytes();
+                if message.get_channel_name() == product_channel {
+                    forward_product(&listener.products, payload);
+                } else {
+                    forward(&listener.cache, &listener.origin, payload, sequences).await;
+                }
             }
             _ = ticks.tick() => {
                 // Events that arrive meanwhile wait in the connection's buffer.
@@ -147,4 +184,15 @@ async fn forward(cache: &Cache, origin: &str, payload: &[u8], sequences: &mut Se
         cache.clear_l1().await;
     }
     cache.apply_remote(event.targets).await;
+}
+
+/// Hands one product event to the in-process consumers. No consumer yet is fine (the
+/// send fails and the event is dropped: nobody is connected to miss it).
+fn forward_product(products: &broadcast::Sender<ProductEvent>, payload: &[u8]) {
+    match serde_json::from_slice::<ProductEvent>(payload) {
+        Ok(event) => {
+            let _ = products.send(event);
+        }
+        Err(error) => tracing::warn!(%error, "ignoring a malformed product event"),
+    }
 }

@@ -43,12 +43,22 @@ pub struct RedisMetrics {
     pub memory: RedisMemory,
 }
 
-/// `{"cache":{...},"redis":{...}}`
+/// Product events this instance could not publish (Redis unreachable): their writes
+/// committed, but live clients missed them and must resync.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductEventMetrics {
+    pub publish_failures: u64,
+}
+
+/// `{"cache":{...},"redis":{...},"productEvents":{...}}`
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CacheMetrics {
     #[schema(value_type = Object)]
     pub cache: CacheStats,
     pub redis: RedisMetrics,
+    pub product_events: ProductEventMetrics,
 }
 
 /// Cache counters per tier, the breaker, and Redis memory.
@@ -66,7 +76,14 @@ pub async fn metrics_cache(state: web::Data<AppState>) -> HttpResponse {
             memory: RedisMemory::default(),
         },
     };
-    HttpResponse::Ok().json(CacheMetrics { cache, redis })
+    let product_events = ProductEventMetrics {
+        publish_failures: state.products.publish_failures(),
+    };
+    HttpResponse::Ok().json(CacheMetrics {
+        cache,
+        redis,
+        product_events,
+    })
 }
 
 /// The body of `POST /admin/cache/invalidate`: exactly one of `{"pattern":"products:list:*"}`,

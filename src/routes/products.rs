@@ -1,4 +1,6 @@
-//! `/api/products`: list, read, create, update, delete.
+//! `/api/products`: list, read, create, update, delete. Writes go through
+//! `products::ProductWrites` (commit, invalidate, publish); handlers parse, authorize and
+//! shape the answer.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -137,16 +139,12 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let new_row = CreateProduct::parse(body.into_inner())?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let row = products::insert(&mut conn, &new_row).await?;
-    drop(conn);
-    catalog::product_written(&state.cache, row.id, &[&row.category]).await;
-    tracing::info!(product_id = row.id, "product created");
+    let product = state.products.create(&new_row).await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/products/{}", row.id)))
+        .insert_header((header::LOCATION, format!("/api/products/{}", product.id)))
         .json(ProductResponse {
             success: true,
-            data: row.into(),
+            data: product,
         }))
 }
 
@@ -172,21 +170,10 @@ pub async fn update(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = UpdateProduct::parse(body.into_inner())?;
-    let mut conn = db::pool::connection(&state.db).await?;
-    let (before, after) = products::update(&mut conn, id.into_inner().0, &changes)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    drop(conn);
-    // After the commit (the update's transaction has ended), never before.
-    catalog::product_written(&state.cache, after.id, &[&before.category, &after.category]).await;
-    tracing::info!(
-        product_id = after.id,
-        version = after.version,
-        "product updated"
-    );
+    let product = state.products.update(id.into_inner().0, &changes).await?;
     Ok(HttpResponse::Ok().json(ProductResponse {
         success: true,
-        data: after.into(),
+        data: product,
     }))
 }
 
@@ -227,13 +214,7 @@ pub async fn delete(
     id: web::Path<PathId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = db::pool::connection(&state.db).await?;
-    let row = products::delete(&mut conn, id.into_inner().0)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    drop(conn);
-    catalog::product_written(&state.cache, row.id, &[&row.category]).await;
-    tracing::info!(product_id = row.id, "product deleted");
+    state.products.delete(id.into_inner().0).await?;
     Ok(HttpResponse::Ok().json(MessageResponse {
         success: true,
         message: "Product deleted successfully".into(),

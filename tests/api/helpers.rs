@@ -54,6 +54,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// The instance's cache, for arming its test hooks.
     pub cache: catalog_cache::cache::Cache,
+    /// Every product event this instance's subscriber forwards, from start-up on.
+    pub product_events: tokio::sync::broadcast::Receiver<catalog_cache::pubsub::ProductEvent>,
     _cleanup: Cleanup,
 }
 
@@ -78,6 +80,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         .expect("the app builds");
     let port = app.port();
     let cache = app.cache();
+    let product_events = app.product_events();
     actix_web::rt::spawn(app.run_until_stopped());
     let admin_email = format!("admin-{}@test.example", uuid::Uuid::new_v4().simple());
     let app = TestApp {
@@ -86,6 +89,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         admin_email,
         settings,
         cache,
+        product_events,
         _cleanup: cleanup,
     };
     app.create_admin(&app.admin_email).await;

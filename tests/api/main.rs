@@ -20,6 +20,8 @@ mod helpers;
 mod openapi;
 mod parsers;
 mod private_redis;
+mod product_events;
+mod product_history;
 mod products;
 mod pubsub_liveness;
 mod rate_limit;

@@ -1,0 +1,191 @@
+//! Publishing product events (offset, history and live channel in one script run) and
+//! reading the history back after an offset, for clients that reconnect with `since`.
+//!
+//! Keys: `{prefix}product:offset` and `{prefix}product:history`, both passed as script
+//! `KEYS`. On a Redis Cluster they would have to share a slot: a hash tag around the
+//! common part (`{prefix}{product}:offset`, `...:history`) confines them; a single node
+//! needs none, so the names stay as the rest of the keyspace spells them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::product_events::{
+    ProductChange, ProductEvent, HISTORY_KEY, OFFSET_KEY, UPDATES_CHANNEL,
+};
+use crate::redis_client::{RedisClient, RedisError};
+
+/// A failure publishing or reading product events.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+    #[error("product event could not be encoded or decoded: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("history entry `{0}` is malformed")]
+    Entry(String),
+}
+
+/// Publishes product events; cheap to clone.
+#[derive(Clone)]
+pub struct ProductEvents {
+    redis: RedisClient,
+    script: Arc<redis::Script>,
+    history_size: u64,
+    failures: Arc<AtomicU64>,
+    /// Events lost since the last `product.gap` marker went out.
+    unmarked: Arc<AtomicU64>,
+}
+
+impl ProductEvents {
+    pub fn new(redis: RedisClient, history_size: u64) -> ProductEvents {
+        ProductEvents {
+            redis,
+            script: Arc::new(redis::Script::new(include_str!("product_events.lua"))),
+            history_size,
+            failures: Arc::new(AtomicU64::new(0)),
+            unmarked: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Publishes one change after its commit and returns its offset. A failure is logged
+    /// and counted, never returned: the write has committed and must not fail for it.
+    /// The loss is announced later by a `product.gap` marker (`publish_gap`).
+    pub async fn publish(&self, change: &ProductChange) -> Option<u64> {
+        match self.try_publish(change).await {
+            Ok(offset) => Some(offset),
+            Err(error) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.unmarked.fetch_add(1, Ordering::AcqRel);
+                tracing::warn!(%error, "product event not published");
+                None
+            }
+        }
+    }
+
+    /// When events were lost, publishes one `product.gap` marker for them (called once a
+    /// second; a marker that fails too is retried with the next ones). A lost event takes
+    /// no offset, so without the marker no consumer could tell anything was missed.
+    pub async fn publish_gap(&self) {
+        let missed = self.unmarked.swap(0, Ordering::AcqRel);
+        if missed == 0 {
+            return;
+        }
+        if let Err(error) = self.try_publish(&ProductChange::Gap { missed }).await {
+            self.unmarked.fetch_add(missed, Ordering::AcqRel);
+            tracing::debug!(%error, missed, "product gap marker not published yet");
+        }
+    }
+
+    /// How many events could not be published since start-up.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    async fn try_publish(&self, change: &ProductChange) -> Result<u64, EventError> {
+        let payload = change.unstamped_json(Utc::now())?;
+        let keyspace = self.redis.keyspace();
+        let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
+        let channel = keyspace.channel(UPDATES_CHANNEL);
+        let (script, size) = (self.script.clone(), self.history_size);
+        let offset = self
+            .redis
+            .run(|mut c| async move {
+                script
+                    .key(offset_key)
+                    .key(history_key)
+                    .arg(payload)
+                    .arg(size)
+                    .arg(channel)
+                    .invoke_async::<u64>(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(offset)
+    }
+}
+
+/// The history after an offset.
+#[derive(Debug, PartialEq)]
+pub enum History {
+    /// Every event after the offset, in order (possibly none).
+    Events(Vec<ProductEvent>),
+    /// Events after the offset have already left the capped history: refetch instead.
+    TooOld,
+}
+
+/// Reads every event after `since` (`XRANGE` from `since + 1`). One atomic pipeline
+/// also reads the first entry and the counter, so "too old" and the events agree.
+pub async fn history_after(redis: &RedisClient, since: u64) -> Result<History, EventError> {
+    let keyspace = redis.keyspace();
+    let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
+    type Entries = Vec<(String, Vec<String>)>;
+    let (current, first, entries): (Option<u64>, Entries, Entries) = redis
+        .run(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .get(&offset_key)
+                .cmd("XRANGE")
+                .arg(&history_key)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XRANGE")
+                .arg(&history_key)
+                .arg(format!("{}-0", since.saturating_add(1)))
+                .arg("+")
+                .query_async(&mut c)
+                .await
+        })
+        .await?;
+    let oldest = match first.first() {
+        Some((id, _)) => Some(entry_offset(id)?),
+        None => None,
+    };
+    if is_too_old(since, oldest, current.unwrap_or(0)) {
+        return Ok(History::TooOld);
+    }
+    let events = entries
+        .iter()
+        .map(|(id, fields)| {
+            let json = fields.get(1).ok_or_else(|| EventError::Entry(id.clone()))?;
+            Ok(serde_json::from_str(json)?)
+        })
+        .collect::<Result<_, EventError>>()?;
+    Ok(History::Events(events))
+}
+
+/// `since` is too old when the next event it needs (`since + 1`) is older than the
+/// oldest kept one, or when the history is empty though later events were published.
+fn is_too_old(since: u64, oldest: Option<u64>, current: u64) -> bool {
+    match oldest {
+        Some(oldest) => oldest > since.saturating_add(1),
+        None => current > since,
+    }
+}
+
+/// The offset in a `{offset}-0` stream id.
+fn entry_offset(id: &str) -> Result<u64, EventError> {
+    id.split_once('-')
+        .and_then(|(ms, _)| ms.parse().ok())
+        .ok_or_else(|| EventError::Entry(id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_too_old_only_when_the_next_event_is_gone() {
+        assert!(!is_too_old(0, Some(1), 5));
+        assert!(!is_too_old(4, Some(5), 5));
+        assert!(!is_too_old(9, Some(5), 9));
+        assert!(is_too_old(3, Some(5), 9));
+        assert!(!is_too_old(0, None, 0));
+        assert!(is_too_old(2, None, 3));
+        assert_eq!(entry_offset("12-0").unwrap(), 12);
+        assert!(entry_offset("x").is_err());
+    }
+}
