@@ -13,6 +13,7 @@
 //!   writes need; `products/`: the product write use case (commit, invalidate, publish).
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
+//! - `ws/`: `GET /ws`, the WebSocket hub actor and one task per connection.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -36,3 +37,4 @@ pub mod schema;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;

@@ -82,6 +82,8 @@ impl Application {
             publisher.clone(),
         )
         .start();
+        // One hub per instance, fed from the broadcast by one forwarding task.
+        let ws_hub = crate::ws::hub::start(&product_events);
         let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
@@ -103,6 +105,7 @@ impl Application {
             rate_limit: limiter,
             products,
             product_events: product_events.clone(),
+            ws_hub,
         });
         let factory_cache = cache.clone();
         let test_cache = cache.clone();

@@ -10,6 +10,7 @@ use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
+use crate::ws::Hub;
 
 /// What every handler can reach, shared by all workers.
 pub struct AppState {
@@ -28,4 +29,6 @@ pub struct AppState {
     /// Every product event of the deployment, as the subscriber receives it (bounded);
     /// `subscribe()` to consume.
     pub product_events: tokio::sync::broadcast::Sender<ProductEvent>,
+    /// This instance's WebSocket hub (topic → connections).
+    pub ws_hub: actix::Addr<Hub>,
 }

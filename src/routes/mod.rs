@@ -7,6 +7,7 @@ pub mod cart;
 pub mod health;
 pub mod openapi;
 pub mod products;
+pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header;
@@ -86,6 +87,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                     crate::middleware::require_admin::require_admin,
                 ))
                 .configure(admin::configure),
+        )
+        .service(
+            web::resource("/ws")
+                .route(web::get().to(ws::ws))
+                .default_service(web::to(not_allowed("GET"))),
         )
         .service(
             web::resource("/healthz")

@@ -28,3 +28,4 @@ mod rate_limit;
 mod redis_recovery;
 mod relay;
 mod sessions;
+mod websocket;

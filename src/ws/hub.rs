@@ -1,0 +1,239 @@
+//! The hub: one actor per instance that owns topic → connections and fans product
+//! events out. Each connection is a bounded queue; the hub never waits on a client.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, Message};
+use bytestring::ByteString;
+use tokio::sync::{mpsc, Notify};
+
+use crate::pubsub::product_events::ProductChange;
+use crate::pubsub::ProductEvent;
+use crate::ws::protocol::{ServerMessage, Topic};
+
+/// Identifies one connection inside its instance.
+pub type ConnId = u64;
+
+/// The hub's handle on one connection.
+struct Client {
+    queue: mpsc::Sender<ByteString>,
+    /// Told when the queue overflowed: the session closes the socket with 1013.
+    overflow: Arc<Notify>,
+    topics: HashSet<Topic>,
+}
+
+/// Topic → connections, and every connection's queue.
+#[derive(Default)]
+pub struct Hub {
+    clients: HashMap<ConnId, Client>,
+    topics: HashMap<Topic, HashSet<ConnId>>,
+}
+
+impl Actor for Hub {
+    type Context = Context<Self>;
+}
+
+/// A new connection and its outgoing queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub id: ConnId,
+    pub queue: mpsc::Sender<ByteString>,
+    pub overflow: Arc<Notify>,
+}
+
+/// A connection went away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub id: ConnId,
+}
+
+/// Adds topics to a connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub id: ConnId,
+    pub topics: Vec<Topic>,
+}
+
+/// Removes topics from a connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub id: ConnId,
+    pub topics: Vec<Topic>,
+}
+
+/// One product event to fan out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub ProductEvent);
+
+/// Events were lost on the way here: every client must refetch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync;
+
+impl Handler<Connect> for Hub {
+    type Result = ();
+
+    /// Registers the connection with no topics.
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+        let client = Client {
+            queue: msg.queue,
+            overflow: msg.overflow,
+            topics: HashSet::new(),
+        };
+        self.clients.insert(msg.id, client);
+    }
+}
+
+impl Handler<Disconnect> for Hub {
+    type Result = ();
+
+    /// Forgets the connection and its topics.
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+        self.remove(msg.id);
+    }
+}
+
+impl Handler<Subscribe> for Hub {
+    type Result = ();
+
+    /// Adds each topic to the connection (already held topics are no-ops).
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        let Some(client) = self.clients.get_mut(&msg.id) else {
+            return;
+        };
+        for topic in msg.topics {
+            self.topics.entry(topic.clone()).or_default().insert(msg.id);
+            client.topics.insert(topic);
+        }
+    }
+}
+
+impl Handler<Unsubscribe> for Hub {
+    type Result = ();
+
+    /// Removes each topic from the connection.
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        let Some(client) = self.clients.get_mut(&msg.id) else {
+            return;
+        };
+        for topic in msg.topics {
+            client.topics.remove(&topic);
+            unlink(&mut self.topics, &topic, msg.id);
+        }
+    }
+}
+
+impl Handler<Deliver> for Hub {
+    type Result = ();
+
+    /// Queues the event once for every connection with at least one matching topic; a
+    /// gap marker becomes `resync` for everyone.
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        if let ProductChange::Gap { .. } = msg.0.change {
+            return self.handle(Resync, ctx);
+        }
+        let frame = match serde_json::to_string(&msg.0) {
+            Ok(json) => ByteString::from(json),
+            Err(error) => {
+                tracing::error!(%error, offset = msg.0.offset, "product event not serialisable");
+                return;
+            }
+        };
+        // A set, so a client whose topics overlap gets the event once.
+        let targets: HashSet<ConnId> = Topic::of_event(&msg.0)
+            .iter()
+            .filter_map(|topic| self.topics.get(topic))
+            .flatten()
+            .copied()
+            .collect();
+        for id in targets {
+            self.enqueue(id, frame.clone());
+        }
+    }
+}
+
+impl Handler<Resync> for Hub {
+    type Result = ();
+
+    /// Tells every connection to refetch over HTTP.
+    fn handle(&mut self, _: Resync, _: &mut Context<Self>) {
+        let Ok(json) = serde_json::to_string(&ServerMessage::Resync) else {
+            return;
+        };
+        let frame = ByteString::from(json);
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.enqueue(id, frame.clone());
+        }
+    }
+}
+
+impl Hub {
+    /// Queues without waiting; a full queue drops the client (its session closes the
+    /// socket with 1013) rather than buffer for it or slow the others.
+    fn enqueue(&mut self, id: ConnId, frame: ByteString) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        match client.queue.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(conn = id, "WebSocket client too slow: closing it");
+                client.overflow.notify_one();
+                self.remove(id);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.remove(id),
+        }
+    }
+
+    fn remove(&mut self, id: ConnId) {
+        if let Some(client) = self.clients.remove(&id) {
+            for topic in &client.topics {
+                unlink(&mut self.topics, topic, id);
+            }
+        }
+    }
+}
+
+/// Drops one connection from a topic, and the topic once nobody holds it.
+fn unlink(topics: &mut HashMap<Topic, HashSet<ConnId>>, topic: &Topic, id: ConnId) {
+    if let Some(ids) = topics.get_mut(topic) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            topics.remove(topic);
+        }
+    }
+}
+
+/// Starts the instance's hub and the one task that forwards it every product event the
+/// subscriber broadcasts. `send` (not `do_send`) so a busy hub slows the forwarder, and
+/// the bounded broadcast behind it, rather than growing the hub's mailbox.
+pub fn start(events: &tokio::sync::broadcast::Sender<ProductEvent>) -> actix::Addr<Hub> {
+    use tokio::sync::broadcast::error::RecvError;
+
+    let hub = Hub::default().start();
+    let mut receiver = events.subscribe();
+    let addr = hub.clone();
+    actix_rt::spawn(async move {
+        loop {
+            let sent = match receiver.recv().await {
+                Ok(event) => addr.send(Deliver(event)).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "WebSocket hub fell behind: resync every client");
+                    addr.send(Resync).await
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    hub
+}

@@ -1,0 +1,14 @@
+//! `GET /ws`: live product events over WebSocket.
+//!
+//! - `protocol`: the JSON frames both ways and the topic syntax.
+//! - `hub`: one actor per instance; owns topic → connections and fans each product event
+//!   out to every matching connection exactly once.
+//! - `session`: one task per connection; reads the client's frames, answers them, and
+//!   writes what the hub queues for it (bounded: a client that cannot keep up is closed
+//!   with 1013).
+
+pub mod hub;
+pub mod protocol;
+pub mod session;
+
+pub use hub::Hub;

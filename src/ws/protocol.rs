@@ -1,0 +1,131 @@
+//! The WebSocket protocol: JSON text frames, `type`-tagged.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pubsub::product_events::ProductChange;
+use crate::pubsub::ProductEvent;
+
+/// What a client may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ClientMessage {
+    /// `since`: replay the events after this offset first (not supported yet).
+    Subscribe {
+        topics: Vec<String>,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    Unsubscribe {
+        topics: Vec<String>,
+    },
+    Ping,
+}
+
+/// What the server answers itself (events are sent as `ProductEvent` JSON).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerMessage<'a> {
+    Subscribed { topics: &'a [Topic] },
+    Unsubscribed { topics: &'a [Topic] },
+    Pong,
+    Resync,
+    Error { code: &'a str, message: &'a str },
+}
+
+/// A subscription target: `products`, `product:{id}` or `category:{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
+pub enum Topic {
+    Products,
+    Product(i64),
+    Category(String),
+}
+
+impl Topic {
+    /// Parses the wire syntax; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Topic> {
+        if text == "products" {
+            return Some(Topic::Products);
+        }
+        if let Some(id) = text.strip_prefix("product:") {
+            return id.parse().ok().map(Topic::Product);
+        }
+        match text.strip_prefix("category:") {
+            Some(name) if !name.is_empty() => Some(Topic::Category(name.to_string())),
+            _ => None,
+        }
+    }
+
+    /// The topics an event belongs to. An update carries only the product's new
+    /// category, so a move from A to B reaches `category:B` but not `category:A`; a
+    /// delete carries only the id, so it reaches no category topic.
+    pub fn of_event(event: &ProductEvent) -> Vec<Topic> {
+        match &event.change {
+            ProductChange::Created { product } | ProductChange::Updated { product } => vec![
+                Topic::Products,
+                Topic::Product(product.id),
+                Topic::Category(product.category.clone()),
+            ],
+            ProductChange::Deleted { id } => vec![Topic::Products, Topic::Product(*id)],
+            ProductChange::Gap { .. } => Vec::new(),
+        }
+    }
+}
+
+impl From<Topic> for String {
+    fn from(topic: Topic) -> String {
+        match topic {
+            Topic::Products => "products".to_string(),
+            Topic::Product(id) => format!("product:{id}"),
+            Topic::Category(name) => format!("category:{name}"),
+        }
+    }
+}
+
+/// Parses every topic, or names the first one that is not valid.
+pub fn parse_topics(texts: &[String]) -> Result<Vec<Topic>, String> {
+    texts
+        .iter()
+        .map(|t| Topic::parse(t).ok_or_else(|| format!("Unknown topic: {t}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_parse_their_three_shapes_and_nothing_else() {
+        assert_eq!(Topic::parse("products"), Some(Topic::Products));
+        assert_eq!(Topic::parse("product:42"), Some(Topic::Product(42)));
+        assert_eq!(
+            Topic::parse("category:Books"),
+            Some(Topic::Category("Books".into()))
+        );
+        for bad in ["product:x", "product:", "category:", "items", "Products"] {
+            assert_eq!(Topic::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_messages_have_the_wire_shape() {
+        let topics = [Topic::Products, Topic::Product(7)];
+        let json = serde_json::to_string(&ServerMessage::Subscribed { topics: &topics }).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"subscribed","topics":["products","product:7"]}"#
+        );
+        let json = serde_json::to_string(&ServerMessage::Pong).unwrap();
+        assert_eq!(json, r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn client_messages_parse_and_unknown_types_fail() {
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
+        assert!(matches!(m, ClientMessage::Ping));
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe","topics":["products"]}"#).unwrap();
+        assert!(matches!(m, ClientMessage::Subscribe { topics, .. } if topics == ["products"]));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"shout"}"#).is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! `GET /ws`: subscribe filters, exactly-once delivery with overlapping topics and across
+//! instances, ping/pong and invalid frames.
+
+use std::time::Duration;
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use crate::cache::subscribed;
+use crate::helpers::{spawn_app, spawn_app_from, TestApp};
+
+type Socket = Framed<BoxedSocket, Codec>;
+
+fn lamp() -> Value {
+    json!({"name": "Desk Lamp", "description": "Bright", "category": "Home", "price": 19.99, "stock": 5})
+}
+
+/// Opens a WebSocket to the app.
+async fn connect(app: &TestApp) -> Socket {
+    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
+    let (response, socket) = awc::Client::new()
+        .ws(url)
+        .connect()
+        .await
+        .expect("the handshake succeeds");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .expect("the frame is sent");
+}
+
+/// The next text frame as JSON, within two seconds.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(2), socket.next())
+            .await
+            .expect("a frame within 2 s")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match frame {
+            Frame::Text(bytes) => return serde_json::from_slice(&bytes).expect("JSON"),
+            Frame::Ping(_) | Frame::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Asserts that no text frame arrives for a moment.
+async fn nothing(socket: &mut Socket) {
+    let next = tokio::time::timeout(Duration::from_millis(300), socket.next()).await;
+    assert!(next.is_err(), "unexpected frame {:?}", next.ok().flatten());
+}
+
+/// Subscribes and waits for the acknowledgement.
+async fn subscribe(socket: &mut Socket, topics: Value) {
+    send(socket, json!({"type": "subscribe", "topics": topics})).await;
+    let answer = next(socket).await;
+    assert_eq!(answer, json!({"type": "subscribed", "topics": topics}));
+}
+
+#[actix_web::test]
+async fn products_subscribers_get_created_updated_and_deleted_events() {
+    let app = subscribed(spawn_app().await).await;
+    let mut socket = connect(&app).await;
+    subscribe(&mut socket, json!(["products"])).await;
+
+    let created = app.create_product(lamp()).await;
+    let event = next(&mut socket).await;
+    assert_eq!(event["type"], "product.created");
+    assert_eq!(event["product"], created);
+    let first = event["offset"].as_u64().expect("offset");
+    assert!(event["ts"].is_string());
+
+    let path = format!("/api/products/{}", created["id"]);
+    let response = app.put_json(&path, &json!({"stock": 9})).await;
+    assert_eq!(response.status(), 200);
+    let event = next(&mut socket).await;
+    assert_eq!(event["type"], "product.updated");
+    assert_eq!(event["product"]["stock"], 9);
+    assert_eq!(event["offset"].as_u64(), Some(first + 1));
+
+    assert_eq!(app.delete(&path).await.status(), 200);
+    let event = next(&mut socket).await;
+    assert_eq!(event["type"], "product.deleted");
+    assert_eq!(event["id"], created["id"]);
+    assert_eq!(event["offset"].as_u64(), Some(first + 2));
+    nothing(&mut socket).await;
+}
+
+#[actix_web::test]
+async fn a_product_topic_gets_only_that_product() {
+    let mut app = subscribed(spawn_app().await).await;
+    let watched = app.create_product(lamp()).await;
+    let other = app.create_product(lamp()).await;
+    // Let both creations pass through the instance before subscribing.
+    for _ in 0..2 {
+        let _ = tokio::time::timeout(Duration::from_secs(2), app.product_events.recv()).await;
+    }
+    let mut socket = connect(&app).await;
+    subscribe(&mut socket, json!([format!("product:{}", watched["id"])])).await;
+
+    let body = json!({"stock": 1});
+    let other_path = format!("/api/products/{}", other["id"]);
+    assert_eq!(app.put_json(&other_path, &body).await.status(), 200);
+    let watched_path = format!("/api/products/{}", watched["id"]);
+    assert_eq!(app.put_json(&watched_path, &body).await.status(), 200);
+
+    let event = next(&mut socket).await;
+    assert_eq!(event["type"], "product.updated");
+    assert_eq!(event["product"]["id"], watched["id"]);
+    nothing(&mut socket).await;
+}
+
+#[actix_web::test]
+async fn overlapping_topics_deliver_each_event_once() {
+    let mut app = subscribed(spawn_app().await).await;
+    let created = app.create_product(lamp()).await;
+    // Let the creation pass through the instance first: only the update is under test.
+    let _ = tokio::time::timeout(Duration::from_secs(2), app.product_events.recv()).await;
+    let mut socket = connect(&app).await;
+    subscribe(&mut socket, json!(["products", "category:Home"])).await;
+    subscribe(&mut socket, json!([format!("product:{}", created["id"])])).await;
+
+    let path = format!("/api/products/{}", created["id"]);
+    assert_eq!(
+        app.put_json(&path, &json!({"stock": 2})).await.status(),
+        200
+    );
+    assert_eq!(next(&mut socket).await["type"], "product.updated");
+    nothing(&mut socket).await;
+}
+
+#[actix_web::test]
+async fn ping_gets_pong() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app).await;
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut socket).await, json!({"type": "pong"}));
+}
+
+#[actix_web::test]
+async fn invalid_frames_get_an_error_and_the_socket_stays_open() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app).await;
+
+    socket
+        .send(Message::Text("{not json".into()))
+        .await
+        .expect("sent");
+    let answer = next(&mut socket).await;
+    assert_eq!(answer["type"], "error");
+    assert_eq!(answer["code"], "bad_message");
+    assert!(answer["message"].is_string());
+
+    send(&mut socket, json!({"type": "shout"})).await;
+    assert_eq!(next(&mut socket).await["code"], "bad_message");
+
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "topics": ["stuff"]}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["code"], "bad_topic");
+
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut socket).await, json!({"type": "pong"}));
+}
+
+#[actix_web::test]
+async fn events_written_on_another_instance_reach_this_instances_clients() {
+    let a = subscribed(spawn_app().await).await;
+    let b = subscribed(spawn_app_from(a.settings.clone()).await).await;
+    let mut socket = connect(&a).await;
+    subscribe(&mut socket, json!(["products"])).await;
+
+    let created = b.create_product(lamp()).await;
+    let event = next(&mut socket).await;
+    assert_eq!(event["type"], "product.created");
+    assert_eq!(event["product"], created);
+    nothing(&mut socket).await;
+}
