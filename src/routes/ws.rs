@@ -13,6 +13,11 @@ pub async fn ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, ws_session, stream) = actix_ws::handle(&req, body)?;
-    actix_rt::spawn(session::run(state.ws_hub.clone(), ws_session, stream));
+    actix_rt::spawn(session::run(
+        state.ws_hub.clone(),
+        state.redis.clone(),
+        ws_session,
+        stream,
+    ));
     Ok(response)
 }

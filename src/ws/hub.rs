@@ -15,9 +15,16 @@ use crate::ws::protocol::{ServerMessage, Topic};
 /// Identifies one connection inside its instance.
 pub type ConnId = u64;
 
+/// One frame queued for a connection.
+pub struct Outgoing {
+    /// The event's offset (`None` for `resync`), so a replay can drop its duplicates.
+    pub offset: Option<u64>,
+    pub frame: ByteString,
+}
+
 /// The hub's handle on one connection.
 struct Client {
-    queue: mpsc::Sender<ByteString>,
+    queue: mpsc::Sender<Outgoing>,
     /// Told when the queue overflowed: the session closes the socket with 1013.
     overflow: Arc<Notify>,
     topics: HashSet<Topic>,
@@ -39,7 +46,7 @@ impl Actor for Hub {
 #[rtype(result = "()")]
 pub struct Connect {
     pub id: ConnId,
-    pub queue: mpsc::Sender<ByteString>,
+    pub queue: mpsc::Sender<Outgoing>,
     pub overflow: Arc<Notify>,
 }
 
@@ -153,7 +160,7 @@ impl Handler<Deliver> for Hub {
             .copied()
             .collect();
         for id in targets {
-            self.enqueue(id, frame.clone());
+            self.enqueue(id, Some(msg.0.offset), frame.clone());
         }
     }
 }
@@ -169,7 +176,7 @@ impl Handler<Resync> for Hub {
         let frame = ByteString::from(json);
         let ids: Vec<ConnId> = self.clients.keys().copied().collect();
         for id in ids {
-            self.enqueue(id, frame.clone());
+            self.enqueue(id, None, frame.clone());
         }
     }
 }
@@ -177,11 +184,11 @@ impl Handler<Resync> for Hub {
 impl Hub {
     /// Queues without waiting; a full queue drops the client (its session closes the
     /// socket with 1013) rather than buffer for it or slow the others.
-    fn enqueue(&mut self, id: ConnId, frame: ByteString) {
+    fn enqueue(&mut self, id: ConnId, offset: Option<u64>, frame: ByteString) {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        match client.queue.try_send(frame) {
+        match client.queue.try_send(Outgoing { offset, frame }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(conn = id, "WebSocket client too slow: closing it");

@@ -6,9 +6,11 @@
 //! - `session`: one task per connection; reads the client's frames, answers them, and
 //!   writes what the hub queues for it (bounded: a client that cannot keep up is closed
 //!   with 1013).
+//! - `replay`: `since`, the missed events from the Redis history (or `resync`).
 
 pub mod hub;
 pub mod protocol;
+pub mod replay;
 pub mod session;
 
 pub use hub::Hub;

@@ -9,7 +9,7 @@ use crate::pubsub::ProductEvent;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientMessage {
-    /// `since`: replay the events after this offset first (not supported yet).
+    /// `since`: replay the matching events after this offset first.
     Subscribe {
         topics: Vec<String>,
         #[serde(default)]

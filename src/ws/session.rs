@@ -10,8 +10,10 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
-use crate::ws::hub::{self, ConnId, Hub};
-use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage};
+use crate::redis_client::RedisClient;
+use crate::ws::hub::{self, ConnId, Hub, Outgoing};
+use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
+use crate::ws::replay;
 
 /// Events queued for one client before it counts as too slow and is closed with 1013.
 pub const CLIENT_QUEUE: usize = 256;
@@ -30,20 +32,37 @@ enum End {
     Gone,
 }
 
+/// One connection's state, owned by its task.
+struct Conn {
+    id: ConnId,
+    hub: Addr<Hub>,
+    redis: RedisClient,
+    session: Session,
+    /// What a `since` replay already sent, so the live copies are dropped.
+    seam: replay::Seam,
+}
+
 /// Serves one connection until either side closes it.
-pub async fn run(hub: Addr<Hub>, mut session: Session, stream: MessageStream) {
+pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: MessageStream) {
     let id: ConnId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (queue, mut outgoing) = mpsc::channel(CLIENT_QUEUE);
     let overflow = Arc::new(Notify::new());
-    let connected = hub.send(hub::Connect {
+    let connect = hub::Connect {
         id,
         queue,
         overflow: overflow.clone(),
-    });
-    if connected.await.is_err() {
+    };
+    if hub.send(connect).await.is_err() {
         let _ = session.close(None).await;
         return;
     }
+    let mut conn = Conn {
+        id,
+        hub,
+        redis,
+        session,
+        seam: replay::Seam::default(),
+    };
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let end = loop {
         // Biased: an overflow closes the client before anything else it would be sent.
@@ -51,15 +70,15 @@ pub async fn run(hub: Addr<Hub>, mut session: Session, stream: MessageStream) {
             biased;
             () = overflow.notified() => break End::TooSlow,
             frame = outgoing.recv() => match frame {
-                Some(frame) => session.text(frame).await.is_ok(),
+                Some(frame) => conn.forward(frame).await,
                 None => break End::TooSlow,
             },
             message = stream.next() => match message {
                 Some(Ok(Message::Close(_))) | None => break End::ClientClosed,
-                Some(Ok(message)) => on_message(&hub, id, &mut session, message).await,
+                Some(Ok(message)) => conn.on_message(message).await,
                 Some(Err(error)) => {
                     tracing::debug!(conn = id, %error, "WebSocket protocol error");
-                    reply_error(&mut session, "bad_frame", &error.to_string()).await
+                    conn.reply_error("bad_frame", &error.to_string()).await
                 }
             },
         };
@@ -67,7 +86,7 @@ pub async fn run(hub: Addr<Hub>, mut session: Session, stream: MessageStream) {
             break End::Gone;
         }
     };
-    hub.do_send(hub::Disconnect { id });
+    conn.hub.do_send(hub::Disconnect { id });
     let reason = match end {
         End::ClientClosed => Some(CloseCode::Normal.into()),
         End::TooSlow => Some(CloseReason {
@@ -76,69 +95,105 @@ pub async fn run(hub: Addr<Hub>, mut session: Session, stream: MessageStream) {
         }),
         End::Gone => return,
     };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.close(reason)).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.session.close(reason)).await;
 }
 
-/// Handles one client frame; `false` once the socket is gone.
-async fn on_message(hub: &Addr<Hub>, id: ConnId, session: &mut Session, message: Message) -> bool {
-    match message {
-        Message::Text(text) => on_text(hub, id, session, &text).await,
-        Message::Ping(bytes) => session.pong(&bytes).await.is_ok(),
-        Message::Binary(_) => reply_error(session, "bad_frame", "Send JSON text frames").await,
-        _ => true,
-    }
-}
-
-async fn on_text(hub: &Addr<Hub>, id: ConnId, session: &mut Session, text: &str) -> bool {
-    let message = match serde_json::from_str::<ClientMessage>(text) {
-        Ok(message) => message,
-        Err(error) => return reply_error(session, "bad_message", &error.to_string()).await,
-    };
-    match message {
-        ClientMessage::Ping => reply(session, &ServerMessage::Pong).await,
-        ClientMessage::Subscribe { since: Some(_), .. } => {
-            reply_error(session, "unsupported", "`since` is not supported yet").await
+impl Conn {
+    /// Writes one queued frame unless a replay already sent it; `false` once the socket
+    /// is gone.
+    async fn forward(&mut self, out: Outgoing) -> bool {
+        if let Some(offset) = out.offset {
+            if !self.seam.admit(offset) {
+                return true;
+            }
         }
-        ClientMessage::Subscribe {
-            topics,
-            since: None,
-        } => match parse_topics(&topics) {
-            Err(message) => reply_error(session, "bad_topic", &message).await,
-            Ok(topics) => {
-                // `send` and wait, so events written after `subscribed` reach the client.
-                let subscribe = hub::Subscribe {
-                    id,
-                    topics: topics.clone(),
-                };
-                if hub.send(subscribe).await.is_err() {
-                    return false;
-                }
-                reply(session, &ServerMessage::Subscribed { topics: &topics }).await
-            }
-        },
-        ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
-            Err(message) => reply_error(session, "bad_topic", &message).await,
-            Ok(topics) => {
-                let unsubscribe = hub::Unsubscribe {
-                    id,
-                    topics: topics.clone(),
-                };
-                if hub.send(unsubscribe).await.is_err() {
-                    return false;
-                }
-                reply(session, &ServerMessage::Unsubscribed { topics: &topics }).await
-            }
-        },
+        self.session.text(out.frame).await.is_ok()
     }
-}
 
-async fn reply_error(session: &mut Session, code: &str, message: &str) -> bool {
-    reply(session, &ServerMessage::Error { code, message }).await
-}
+    /// Handles one client frame; `false` once the socket is gone.
+    async fn on_message(&mut self, message: Message) -> bool {
+        match message {
+            Message::Text(text) => self.on_text(&text).await,
+            Message::Ping(bytes) => self.session.pong(&bytes).await.is_ok(),
+            Message::Binary(_) => self.reply_error("bad_frame", "Send JSON text frames").await,
+            _ => true,
+        }
+    }
 
-async fn reply(session: &mut Session, message: &ServerMessage<'_>) -> bool {
-    match serde_json::to_string(message) {
-        Ok(json) => session.text(json).await.is_ok(),
-        Err(_) => true,
+    async fn on_text(&mut self, text: &str) -> bool {
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(error) => return self.reply_error("bad_message", &error.to_string()).await,
+        };
+        match message {
+            ClientMessage::Ping => self.reply(&ServerMessage::Pong).await,
+            ClientMessage::Subscribe { topics, since } => match parse_topics(&topics) {
+                Err(message) => self.reply_error("bad_topic", &message).await,
+                Ok(topics) => self.subscribe(topics, since).await,
+            },
+            ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
+                Err(message) => self.reply_error("bad_topic", &message).await,
+                Ok(topics) => {
+                    let unsubscribe = hub::Unsubscribe {
+                        id: self.id,
+                        topics: topics.clone(),
+                    };
+                    if self.hub.send(unsubscribe).await.is_err() {
+                        return false;
+                    }
+                    self.reply(&ServerMessage::Unsubscribed { topics: &topics })
+                        .await
+                }
+            },
+        }
+    }
+
+    /// Subscribes in the hub first and waits for it (live events from then on queue up
+    /// behind the replay, and events written after `subscribed` are delivered), then
+    /// replays the history after `since` when asked.
+    async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<u64>) -> bool {
+        let subscribe = hub::Subscribe {
+            id: self.id,
+            topics: topics.clone(),
+        };
+        if self.hub.send(subscribe).await.is_err() {
+            return false;
+        }
+        if !self
+            .reply(&ServerMessage::Subscribed { topics: &topics })
+            .await
+        {
+            return false;
+        }
+        match since {
+            Some(since) => self.replay(&topics, since).await,
+            None => true,
+        }
+    }
+
+    async fn replay(&mut self, topics: &[Topic], since: u64) -> bool {
+        match replay::read(&self.redis, topics, since).await {
+            replay::Replay::Events(events) => {
+                for (offset, frame) in events {
+                    if self.session.text(frame).await.is_err() {
+                        return false;
+                    }
+                    self.seam.replayed(offset);
+                }
+                true
+            }
+            replay::Replay::Resync => self.reply(&ServerMessage::Resync).await,
+        }
+    }
+
+    async fn reply_error(&mut self, code: &str, message: &str) -> bool {
+        self.reply(&ServerMessage::Error { code, message }).await
+    }
+
+    async fn reply(&mut self, message: &ServerMessage<'_>) -> bool {
+        match serde_json::to_string(message) {
+            Ok(json) => self.session.text(json).await.is_ok(),
+            Err(_) => true,
+        }
     }
 }

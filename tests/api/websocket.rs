@@ -187,3 +187,71 @@ async fn events_written_on_another_instance_reach_this_instances_clients() {
     assert_eq!(event["product"], created);
     nothing(&mut socket).await;
 }
+
+/// Waits until `n` product events have passed through the instance.
+async fn passed(app: &mut TestApp, n: usize) {
+    for _ in 0..n {
+        tokio::time::timeout(Duration::from_secs(2), app.product_events.recv())
+            .await
+            .expect("the event within 2 s")
+            .expect("the broadcast is open");
+    }
+}
+
+#[actix_web::test]
+async fn since_replays_the_missed_matching_events_in_order_then_live_ones() {
+    let mut a = subscribed(spawn_app().await).await;
+    let mut b = subscribed(spawn_app_from(a.settings.clone()).await).await;
+    let first = a.create_product(lamp()).await;
+    a.create_product(lamp()).await;
+    let path = format!("/api/products/{}", first["id"]);
+    assert_eq!(a.put_json(&path, &json!({"stock": 3})).await.status(), 200);
+    passed(&mut a, 3).await;
+    passed(&mut b, 3).await;
+
+    // On the other instance: everything after offset 1 about the first product.
+    let mut socket = connect(&b).await;
+    let topic = format!("product:{}", first["id"]);
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "topics": [topic], "since": 0}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "subscribed");
+    let replayed = next(&mut socket).await;
+    assert_eq!(replayed["type"], "product.created");
+    assert_eq!(replayed["offset"], 1);
+    let replayed = next(&mut socket).await;
+    assert_eq!(replayed["type"], "product.updated");
+    assert_eq!(replayed["offset"], 3);
+
+    assert_eq!(a.delete(&path).await.status(), 200);
+    let live = next(&mut socket).await;
+    assert_eq!(live["type"], "product.deleted");
+    assert_eq!(live["offset"], 4);
+    nothing(&mut socket).await;
+}
+
+#[actix_web::test]
+async fn since_older_than_the_history_answers_resync_then_live_events() {
+    let mut app =
+        subscribed(crate::helpers::spawn_app_with(|s| s.realtime.history_size = 2).await).await;
+    for _ in 0..4 {
+        app.create_product(lamp()).await;
+    }
+    passed(&mut app, 4).await;
+    let mut socket = connect(&app).await;
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "topics": ["products"], "since": 0}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "subscribed");
+    assert_eq!(next(&mut socket).await, json!({"type": "resync"}));
+
+    app.create_product(lamp()).await;
+    let live = next(&mut socket).await;
+    assert_eq!(live["type"], "product.created");
+    assert_eq!(live["offset"], 5);
+    nothing(&mut socket).await;
+}
