@@ -244,3 +244,66 @@ pub fn start(events: &tokio::sync::broadcast::Sender<ProductEvent>) -> actix::Ad
     });
     hub
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deleted(id: i64, offset: u64) -> Deliver {
+        Deliver(ProductEvent {
+            change: ProductChange::Deleted { id },
+            ts: chrono::Utc::now(),
+            v: 1,
+            offset,
+        })
+    }
+
+    async fn connect(
+        hub: &actix::Addr<Hub>,
+        id: ConnId,
+        capacity: usize,
+        topics: Vec<Topic>,
+    ) -> (mpsc::Receiver<Outgoing>, Arc<Notify>) {
+        let (queue, rx) = mpsc::channel(capacity);
+        let overflow = Arc::new(Notify::new());
+        let overflow_seen = overflow.clone();
+        hub.send(Connect {
+            id,
+            queue,
+            overflow,
+        })
+        .await
+        .unwrap();
+        hub.send(Subscribe { id, topics }).await.unwrap();
+        (rx, overflow_seen)
+    }
+
+    #[actix_rt::test]
+    async fn overlapping_topics_queue_an_event_once_and_other_ids_not_at_all() {
+        let hub = Hub::default().start();
+        let topics = vec![Topic::Products, Topic::Product(1)];
+        let (mut rx, _) = connect(&hub, 1, 8, topics).await;
+        let (mut other, _) = connect(&hub, 2, 8, vec![Topic::Product(2)]).await;
+
+        hub.send(deleted(1, 7)).await.unwrap();
+
+        assert_eq!(rx.try_recv().unwrap().offset, Some(7));
+        assert!(rx.try_recv().is_err());
+        assert!(other.try_recv().is_err());
+    }
+
+    #[actix_rt::test]
+    async fn a_full_queue_drops_the_client_and_tells_its_session() {
+        let hub = Hub::default().start();
+        let (mut rx, overflow) = connect(&hub, 1, 1, vec![Topic::Products]).await;
+
+        hub.send(deleted(1, 1)).await.unwrap();
+        hub.send(deleted(1, 2)).await.unwrap();
+
+        tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
+            .await
+            .expect("the session is told");
+        assert_eq!(rx.recv().await.unwrap().offset, Some(1));
+        assert!(rx.recv().await.is_none(), "the hub let go of the queue");
+    }
+}

@@ -255,3 +255,43 @@ async fn since_older_than_the_history_answers_resync_then_live_events() {
     assert_eq!(live["offset"], 5);
     nothing(&mut socket).await;
 }
+
+#[actix_web::test]
+async fn a_category_move_reaches_the_new_category_and_not_the_old_one() {
+    let mut app = subscribed(spawn_app().await).await;
+    let created = app.create_product(lamp()).await;
+    passed(&mut app, 1).await;
+    let mut home = connect(&app).await;
+    subscribe(&mut home, json!(["category:Home"])).await;
+    let mut office = connect(&app).await;
+    subscribe(&mut office, json!(["category:Office"])).await;
+
+    let path = format!("/api/products/{}", created["id"]);
+    let response = app.put_json(&path, &json!({"category": "Office"})).await;
+    assert_eq!(response.status(), 200);
+
+    let event = next(&mut office).await;
+    assert_eq!(event["type"], "product.updated");
+    assert_eq!(event["product"]["category"], "Office");
+    // Documented limit: the event carries only the new category.
+    nothing(&mut home).await;
+}
+
+#[actix_web::test]
+async fn unsubscribe_stops_the_events() {
+    let app = subscribed(spawn_app().await).await;
+    let mut socket = connect(&app).await;
+    subscribe(&mut socket, json!(["products"])).await;
+    send(
+        &mut socket,
+        json!({"type": "unsubscribe", "topics": ["products"]}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket).await,
+        json!({"type": "unsubscribed", "topics": ["products"]})
+    );
+
+    app.create_product(lamp()).await;
+    nothing(&mut socket).await;
+}
