@@ -19,6 +19,9 @@ use crate::ws::replay;
 pub const CLIENT_QUEUE: usize = 256;
 /// The largest frame a client may send; subscriptions are small.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Refused frames a client may send before it is closed with 1008 (policy violation):
+/// one mistake is answered, a stream of them is not a client worth serving.
+pub const MAX_BAD_FRAMES: u32 = 20;
 /// How long a close frame may take before the socket is simply dropped (a client that
 /// does not read would otherwise hold the task).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -29,6 +32,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 enum End {
     ClientClosed,
     TooSlow,
+    BadFrames,
     Gone,
 }
 
@@ -40,6 +44,8 @@ struct Conn {
     session: Session,
     /// What a `since` replay already sent, so the live copies are dropped.
     seam: replay::Seam,
+    /// Frames refused so far (see `MAX_BAD_FRAMES`).
+    bad_frames: u32,
 }
 
 /// Serves one connection until either side closes it.
@@ -62,6 +68,7 @@ pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: M
         redis,
         session,
         seam: replay::Seam::default(),
+        bad_frames: 0,
     };
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let end = loop {
@@ -85,6 +92,9 @@ pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: M
         if !next {
             break End::Gone;
         }
+        if conn.bad_frames >= MAX_BAD_FRAMES {
+            break End::BadFrames;
+        }
     };
     conn.hub.do_send(hub::Disconnect { id });
     let reason = match end {
@@ -92,6 +102,10 @@ pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: M
         End::TooSlow => Some(CloseReason {
             code: CloseCode::Again,
             description: Some("too slow: reconnect and resync".into()),
+        }),
+        End::BadFrames => Some(CloseReason {
+            code: CloseCode::Policy,
+            description: Some("too many invalid frames".into()),
         }),
         End::Gone => return,
     };
@@ -186,7 +200,9 @@ impl Conn {
         }
     }
 
+    /// Answers a refused frame, and counts it against the client.
     async fn reply_error(&mut self, code: &str, message: &str) -> bool {
+        self.bad_frames += 1;
         self.reply(&ServerMessage::Error { code, message }).await
     }
 

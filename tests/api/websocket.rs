@@ -295,3 +295,22 @@ async fn unsubscribe_stops_the_events() {
     app.create_product(lamp()).await;
     nothing(&mut socket).await;
 }
+
+#[actix_web::test]
+async fn twenty_bad_frames_close_the_socket_with_1008() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app).await;
+    for _ in 0..20 {
+        send(&mut socket, json!({"type": "shout"})).await;
+        assert_eq!(next(&mut socket).await["type"], "error");
+    }
+    let frame = tokio::time::timeout(Duration::from_secs(2), socket.next())
+        .await
+        .expect("a frame within 2 s")
+        .expect("the close frame")
+        .expect("a valid frame");
+    match frame {
+        Frame::Close(Some(reason)) => assert_eq!(u16::from(reason.code), 1008),
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+}
