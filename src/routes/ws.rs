@@ -16,6 +16,7 @@ pub async fn ws(
     actix_rt::spawn(session::run(
         state.ws_hub.clone(),
         state.redis.clone(),
+        state.settings.realtime.ping_interval(),
         ws_session,
         stream,
     ));

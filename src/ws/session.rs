@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
@@ -26,6 +26,9 @@ pub const MAX_BAD_FRAMES: u32 = 20;
 /// does not read would otherwise hold the task).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Intervals without a frame from the client before it counts as gone.
+const SILENT_INTERVALS: u32 = 3;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Why the loop ended, and so how to close.
@@ -33,6 +36,7 @@ enum End {
     ClientClosed,
     TooSlow,
     BadFrames,
+    Silent,
     Gone,
 }
 
@@ -49,7 +53,13 @@ struct Conn {
 }
 
 /// Serves one connection until either side closes it.
-pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: MessageStream) {
+pub async fn run(
+    hub: Addr<Hub>,
+    redis: RedisClient,
+    ping_interval: Duration,
+    session: Session,
+    stream: MessageStream,
+) {
     let id: ConnId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (queue, mut outgoing) = mpsc::channel(CLIENT_QUEUE);
     let overflow = Arc::new(Notify::new());
@@ -71,6 +81,10 @@ pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: M
         bad_frames: 0,
     };
     let mut stream = stream.max_frame_size(MAX_FRAME_BYTES);
+    // The first ping one interval after the handshake, not at once.
+    let start = tokio::time::Instant::now() + ping_interval;
+    let mut heartbeat = tokio::time::interval_at(start, ping_interval);
+    let mut heard = Instant::now();
     let end = loop {
         // Biased: an overflow closes the client before anything else it would be sent.
         let next = tokio::select! {
@@ -80,9 +94,18 @@ pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: M
                 Some(frame) => conn.forward(frame).await,
                 None => break End::TooSlow,
             },
+            _ = heartbeat.tick() => {
+                if heard.elapsed() > ping_interval * SILENT_INTERVALS {
+                    break End::Silent;
+                }
+                conn.session.ping(b"").await.is_ok()
+            }
             message = stream.next() => match message {
                 Some(Ok(Message::Close(_))) | None => break End::ClientClosed,
-                Some(Ok(message)) => conn.on_message(message).await,
+                Some(Ok(message)) => {
+                    heard = Instant::now();
+                    conn.on_message(message).await
+                }
                 Some(Err(error)) => {
                     tracing::debug!(conn = id, %error, "WebSocket protocol error");
                     conn.reply_error("bad_frame", &error.to_string()).await
@@ -106,6 +129,10 @@ pub async fn run(hub: Addr<Hub>, redis: RedisClient, session: Session, stream: M
         End::BadFrames => Some(CloseReason {
             code: CloseCode::Policy,
             description: Some("too many invalid frames".into()),
+        }),
+        End::Silent => Some(CloseReason {
+            code: CloseCode::Normal,
+            description: Some("no frame for three ping intervals".into()),
         }),
         End::Gone => return,
     };

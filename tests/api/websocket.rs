@@ -314,3 +314,27 @@ async fn twenty_bad_frames_close_the_socket_with_1008() {
         other => panic!("expected a 1008 close, got {other:?}"),
     }
 }
+
+#[actix_web::test]
+async fn a_client_silent_for_three_ping_intervals_is_closed() {
+    let app = crate::helpers::spawn_app_with(|s| s.realtime.ping_interval_secs = 1).await;
+    let mut socket = connect(&app).await;
+    let mut pings = 0;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(6), socket.next())
+            .await
+            .expect("a frame within 6 s")
+            .expect("the socket ends with a close frame")
+            .expect("a valid frame");
+        match frame {
+            Frame::Ping(_) => pings += 1,
+            Frame::Close(Some(reason)) => {
+                assert_eq!(u16::from(reason.code), 1000);
+                break;
+            }
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+    // Pinged at 1 s and 2 s, closed at the third tick (or, by a hair, the fourth).
+    assert!((2..=3).contains(&pings), "{pings} pings before the close");
+}
