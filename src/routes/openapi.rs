@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, cart, health, products};
+use super::{admin, auth, cart, health, products, ws};
 use crate::auth::accounts::Account;
 use crate::domain::{CreateProduct, Product, UpdateProduct};
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
@@ -40,6 +40,7 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         cart::clear,
         health::healthz,
         health::readyz,
+        ws::ws,
         openapi_json,
     ),
     components(schemas(

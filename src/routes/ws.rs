@@ -5,7 +5,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::state::AppState;
 use crate::ws::session;
 
-/// Upgrades to WebSocket and hands the connection to a session task.
+/// Live product events over WebSocket.
+///
+/// JSON text frames. Client: `{"type":"subscribe","topics":["products","product:42",
+/// "category:Books"],"since":123}` (`since` optional), `{"type":"unsubscribe","topics":
+/// [...]}`, `{"type":"ping"}`. Server: `subscribed`, `unsubscribed`, the product events
+/// (`product.created`/`product.updated` with `product`, `product.deleted` with `id`, each
+/// with `offset` and `ts`), `pong`, `resync`, `error` (`code`, `message`). A client whose
+/// queue is full is closed with 1013; after 20 refused frames, with 1008.
+#[utoipa::path(get, path = "/ws", tag = "realtime",
+    responses((status = 101, description = "Switching to the WebSocket protocol")))]
 #[tracing::instrument(skip_all)]
 pub async fn ws(
     req: HttpRequest,
