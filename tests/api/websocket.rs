@@ -338,3 +338,21 @@ async fn a_client_silent_for_three_ping_intervals_is_closed() {
     // Pinged at 1 s and 2 s, closed at the third tick (or, by a hair, the fourth).
     assert!((2..=3).contains(&pings), "{pings} pings before the close");
 }
+
+#[actix_web::test]
+async fn a_plain_get_of_ws_is_a_json_400() {
+    let app = spawn_app().await;
+    let response = app
+        .anonymous_client()
+        .get(app.url("/ws"))
+        .send()
+        .await
+        .expect("sent");
+    let body = crate::helpers::assert_error(response, 400, "bad_request").await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("WebSocket")),
+        "{body}"
+    );
+}
