@@ -169,18 +169,7 @@ async fn an_invalidation_redis_could_not_take_answers_202_deferred() {
         .await,
     )
     .await;
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(1000)
-        .arg("ALL")
-        .query_async(&mut conn)
-        .await
-        .expect("paused");
+    redis.pause(1000).await;
 
     let response = app
         .token_client()

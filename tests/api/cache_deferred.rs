@@ -45,18 +45,7 @@ async fn read(app: &TestApp) -> (Value, String) {
 /// Redis at all (nothing is sent while the breaker is open) and is deferred, though
 /// Redis itself is fine again and still holds the old entry.
 async fn open_the_breaker(redis: &PrivateRedis, app: &TestApp) {
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(300)
-        .arg("ALL")
-        .query_async(&mut conn)
-        .await
-        .expect("paused");
+    redis.pause(300).await;
     for _ in 0..100 {
         read(app).await;
         if metrics(app).await["cache"]["breaker"]["state"] == "open" {

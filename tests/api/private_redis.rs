@@ -116,6 +116,23 @@ pub fn free_port() -> u16 {
 }
 
 impl PrivateRedis {
+    /// `CLIENT PAUSE ms ALL`: the server stalls every client for that long without
+    /// closing a connection (a slow Redis, as opposed to a dead one).
+    pub async fn pause(&self, ms: u64) {
+        let client = redis::Client::open(self.url()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(ms)
+            .arg("ALL")
+            .query_async(&mut conn)
+            .await
+            .expect("paused");
+    }
+
     /// Starts one on a free port and waits until it answers.
     pub async fn start_ready() -> PrivateRedis {
         let redis = PrivateRedis::start();
