@@ -21,6 +21,10 @@ use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
 use crate::configuration::{Environment, Settings};
 use crate::db::{self, DbPool};
+use crate::metrics::access::MetricsAccess;
+use crate::metrics::http::record_http;
+use crate::metrics::instance::InstanceInfo;
+use crate::metrics::queues::NoQueues;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
@@ -40,6 +44,9 @@ pub struct Application {
     db: DbPool,
     cache: Cache,
     product_events: tokio::sync::broadcast::Sender<ProductEvent>,
+    /// Publishes this instance's snapshot for `/admin/metrics/cluster`; stopped with the
+    /// server.
+    snapshot_publisher: actix_rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -92,6 +99,9 @@ impl Application {
         let session_key = session_key(&settings)?;
         let limiter = RateLimit::start(&settings.rate_limit, redis.clone())
             .context("starting the rate limiter")?;
+        let prometheus = crate::metrics::prometheus::install()?;
+        let metrics_access = MetricsAccess::from_settings(&settings)?;
+        let instance = InstanceInfo::new(settings.server.instance_id.as_deref());
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
@@ -106,7 +116,13 @@ impl Application {
             products,
             product_events: product_events.clone(),
             ws_hub,
+            instance,
+            // The job queues plug in here (see `metrics::queues`).
+            queues: std::sync::Arc::new(NoQueues),
+            metrics_access,
+            prometheus,
         });
+        let snapshot_publisher = crate::metrics::cluster::spawn_publisher(state.clone());
         let factory_cache = cache.clone();
         let test_cache = cache.clone();
         let server = HttpServer::new(move || {
@@ -128,6 +144,7 @@ impl Application {
                 .wrap(session_middleware(&state, session_key.clone()))
                 .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
+                .wrap(from_fn(record_http))
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })
@@ -147,6 +164,7 @@ impl Application {
             db,
             cache: test_cache,
             product_events,
+            snapshot_publisher,
         })
     }
 
@@ -171,6 +189,7 @@ impl Application {
     /// (up to the shutdown timeout), then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.snapshot_publisher.abort();
         self.db.close();
         tracing::info!("stopped");
         result

@@ -75,6 +75,19 @@ pub fn admin_user(req: &HttpRequest) -> Result<Admin, ApiError> {
     }
 }
 
+/// Whether the request presents the configured admin API token (no session consulted).
+pub fn has_admin_token(req: &HttpRequest) -> bool {
+    let configured = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.settings.admin.api_token.clone());
+    match (bearer_token(req), configured) {
+        (Some(presented), Some(token)) => {
+            constant_time_eq(presented.as_bytes(), token.expose_secret().as_bytes())
+        }
+        _ => false,
+    }
+}
+
 fn bearer_token(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get(header::AUTHORIZATION)?

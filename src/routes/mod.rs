@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod cart;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod products;
 pub mod ws;
@@ -91,6 +92,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::resource("/ws")
                 .route(web::get().to(ws::ws))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics::metrics))
                 .default_service(web::to(not_allowed("GET"))),
         )
         .service(

@@ -35,6 +35,8 @@ struct Client {
 pub struct Hub {
     clients: HashMap<ConnId, Client>,
     topics: HashMap<Topic, HashSet<ConnId>>,
+    /// Clients dropped because their queue was full, since start-up.
+    closed_slow: u64,
 }
 
 impl Actor for Hub {
@@ -193,6 +195,7 @@ impl Hub {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(conn = id, "WebSocket client too slow: closing it");
                 client.overflow.notify_one();
+                self.closed_slow += 1;
                 self.remove(id);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.remove(id),
@@ -205,6 +208,33 @@ impl Hub {
                 unlink(&mut self.topics, topic, id);
             }
         }
+    }
+}
+
+/// Asks for the hub's figures (for the metrics).
+#[derive(Message)]
+#[rtype(result = "HubStats")]
+pub struct Stats;
+
+/// Connections now, their topic subscriptions now, and slow clients dropped so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    pub connections: u64,
+    pub subscriptions: u64,
+    pub closed_slow: u64,
+}
+
+impl Handler<Stats> for Hub {
+    type Result = actix::MessageResult<Stats>;
+
+    /// Counts from the hub's own maps: no extra bookkeeping on the delivery path.
+    fn handle(&mut self, _: Stats, _: &mut Context<Self>) -> Self::Result {
+        let subscriptions = self.clients.values().map(|c| c.topics.len() as u64).sum();
+        actix::MessageResult(HubStats {
+            connections: self.clients.len() as u64,
+            subscriptions,
+            closed_slow: self.closed_slow,
+        })
     }
 }
 
@@ -290,6 +320,8 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap().offset, Some(7));
         assert!(rx.try_recv().is_err());
         assert!(other.try_recv().is_err());
+        let stats = hub.send(Stats).await.unwrap();
+        assert_eq!((stats.connections, stats.subscriptions), (2, 3));
     }
 
     #[actix_rt::test]
@@ -305,5 +337,7 @@ mod tests {
             .expect("the session is told");
         assert_eq!(rx.recv().await.unwrap().offset, Some(1));
         assert!(rx.recv().await.is_none(), "the hub let go of the queue");
+        let stats = hub.send(Stats).await.unwrap();
+        assert_eq!((stats.connections, stats.closed_slow), (0, 1));
     }
 }
