@@ -1,0 +1,105 @@
+//! `GET /admin/metrics/cluster`: every live instance, found through the snapshot index;
+//! a stopped instance is gone once its snapshot's TTL runs out.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use crate::helpers::{spawn_app_with, TestApp};
+
+/// A second instance as a process of its own, killed (SIGKILL: no goodbye) on drop.
+struct OtherInstance(Child);
+
+impl OtherInstance {
+    fn start(app: &TestApp, id: &str) -> OtherInstance {
+        let port = crate::private_redis::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_catalog-cache"))
+            .arg("serve")
+            .env("APP_ENV", "test")
+            .env(
+                "APP_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env("DATABASE_URL", app.settings.database.url.expose_secret())
+            .env("REDIS_URL", app.settings.redis.url.expose_secret())
+            .env("REDIS_PREFIX", &app.settings.redis.prefix)
+            .env("PORT", port.to_string())
+            .env("APP__SERVER__INSTANCE_ID", id)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        OtherInstance(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for OtherInstance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn listed_ids(app: &TestApp) -> Vec<String> {
+    let response = app.get("/admin/metrics/cluster").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    body["instances"]
+        .as_array()
+        .expect("instances")
+        .iter()
+        .map(|i| i["instance"]["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// Polls (bounded) until the listed ids are `want`.
+async fn wait_for(app: &TestApp, want: &[&str], within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let ids = listed_ids(app).await;
+        if ids == want || Instant::now() > deadline {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn the_cluster_lists_every_live_instance_and_drops_a_stopped_one() {
+    let app = spawn_app_with(|s| s.server.instance_id = Some("cluster-a".into())).await;
+    assert_eq!(
+        wait_for(&app, &["cluster-a"], Duration::from_secs(5)).await,
+        ["cluster-a"]
+    );
+
+    let mut other = OtherInstance::start(&app, "cluster-b");
+    // Start-up of a fresh process (migrations already applied) is bounded generously.
+    let both = wait_for(&app, &["cluster-a", "cluster-b"], Duration::from_secs(60)).await;
+    assert_eq!(both, ["cluster-a", "cluster-b"]);
+    let body: Value = app
+        .get("/admin/metrics/cluster")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for instance in body["instances"].as_array().unwrap() {
+        // The same document as /admin/metrics/cache.
+        assert!(instance["cache"]["hitRate"].is_number(), "{instance}");
+        assert!(instance["redis"]["keyspaceHits"].is_u64(), "{instance}");
+        assert!(instance["instance"]["uptimeSeconds"].is_u64(), "{instance}");
+    }
+    // Indexed, not scanned: one sorted set lists them.
+    assert_eq!(app.redis_keys("metrics:{instances}:index").await.len(), 1);
+
+    other.kill();
+    // Its snapshot lives 3 s after the last publish; allow for a loaded machine.
+    let after = wait_for(&app, &["cluster-a"], Duration::from_secs(10)).await;
+    assert_eq!(after, ["cluster-a"]);
+}
