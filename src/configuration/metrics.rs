@@ -44,3 +44,23 @@ impl MetricsSettings {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_addresses_or_cidr_blocks() {
+        let ok = MetricsSettings {
+            allowed_networks: vec!["10.0.0.0/8".into(), "192.0.2.7".into(), "::1".into()],
+        };
+        assert_eq!(ok.networks().unwrap().len(), 3);
+        for bad in ["10.0.0.0/33", "localhost", ""] {
+            let settings = MetricsSettings {
+                allowed_networks: vec![bad.into()],
+            };
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains("metrics.allowed_networks"), "{err}");
+        }
+    }
+}
