@@ -103,3 +103,49 @@ async fn the_cluster_lists_every_live_instance_and_drops_a_stopped_one() {
     let after = wait_for(&app, &["cluster-a"], Duration::from_secs(10)).await;
     assert_eq!(after, ["cluster-a"]);
 }
+
+#[actix_web::test]
+async fn without_redis_the_cluster_is_a_503_and_the_instance_still_reports() {
+    let mut redis = crate::private_redis::PrivateRedis::start();
+    redis.ready().await;
+    let url = redis.url();
+    let app = spawn_app_with(|s| {
+        s.redis.url = secrecy::SecretString::from(url);
+        s.server.instance_id = Some("lonely".into());
+    })
+    .await;
+    assert_eq!(
+        wait_for(&app, &["lonely"], Duration::from_secs(5)).await,
+        ["lonely"]
+    );
+
+    redis.kill();
+    // The token, not the session: sessions live in the Redis that is gone.
+    let admin = app.token_client();
+    let cluster = admin
+        .get(app.url("/admin/metrics/cluster"))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_error(cluster, 503, "service_unavailable").await;
+    let m: Value = admin
+        .get(app.url("/admin/metrics/cache"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["redis"]["connected"], false, "{m}");
+    assert_eq!(m["redis"]["keyspaceHits"], 0, "{m}");
+    assert_eq!(m["instance"]["id"], "lonely", "{m}");
+    let scrape = app
+        .anonymous_client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    let text = scrape.text().await.unwrap();
+    assert!(text.contains("redis_connected 0"), "{text}");
+}
