@@ -46,7 +46,7 @@ pub struct Application {
     product_events: tokio::sync::broadcast::Sender<ProductEvent>,
     /// Publishes this instance's snapshot for `/admin/metrics/cluster`; stopped with the
     /// server.
-    snapshot_publisher: actix_rt::task::JoinHandle<()>,
+    snapshot_publisher: crate::metrics::cluster::SnapshotPublisher,
 }
 
 impl Application {
@@ -186,10 +186,11 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM: stops accepting, lets in-flight requests finish
-    /// (up to the shutdown timeout), then closes the pool.
+    /// (up to the shutdown timeout), withdraws the instance's cluster snapshot, then
+    /// closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.snapshot_publisher.abort();
+        self.snapshot_publisher.stop().await;
         self.db.close();
         tracing::info!("stopped");
         result

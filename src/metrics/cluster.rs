@@ -34,20 +34,57 @@ fn index_key(keyspace: &Keyspace) -> String {
     keyspace.key("metrics:{instances}:index")
 }
 
-/// Publishes this instance's snapshot every second until the task is aborted (when the
-/// server stops). A failed publish is logged at debug: Redis being down already shows
-/// in readiness and the breaker, and the next tick tries again.
-pub fn spawn_publisher(state: web::Data<AppState>) -> actix_rt::task::JoinHandle<()> {
-    actix_rt::spawn(async move {
+/// The running publisher of this instance's snapshot.
+pub struct SnapshotPublisher {
+    task: actix_rt::task::JoinHandle<()>,
+    state: web::Data<AppState>,
+}
+
+/// Publishes this instance's snapshot every second until stopped. A failed publish is
+/// logged at debug: Redis being down already shows in readiness and the breaker, and
+/// the next tick tries again.
+pub fn spawn_publisher(state: web::Data<AppState>) -> SnapshotPublisher {
+    let publishing = state.clone();
+    let task = actix_rt::spawn(async move {
         let mut ticks = tokio::time::interval(PUBLISH_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = publish(&state).await {
+            if let Err(error) = publish(&publishing).await {
                 tracing::debug!(%error, "instance snapshot not published");
             }
         }
-    })
+    });
+    SnapshotPublisher { task, state }
+}
+
+impl SnapshotPublisher {
+    /// Stops publishing and withdraws the snapshot, so a graceful stop leaves the
+    /// cluster view at once rather than after the TTL. Both go over the shared
+    /// connection after any publish already sent, so none can land after the removal.
+    pub async fn stop(self) {
+        self.task.abort();
+        let keyspace = self.state.redis.keyspace();
+        let id = self.state.instance.id.clone();
+        let (key, index) = (snapshot_key(keyspace, &id), index_key(keyspace));
+        let removed = self
+            .state
+            .redis
+            .run(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .del(&key)
+                    .ignore()
+                    .zrem(&index, &id)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await;
+        if let Err(error) = removed {
+            tracing::info!(%error, "instance snapshot left to expire");
+        }
+    }
 }
 
 async fn publish(state: &AppState) -> Result<(), RedisError> {

@@ -39,6 +39,20 @@ impl OtherInstance {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+
+    /// SIGTERM, then waits (bounded) for a clean exit.
+    fn terminate(&mut self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.0.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "no exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for OtherInstance {
@@ -79,10 +93,11 @@ async fn the_cluster_lists_every_live_instance_and_drops_a_stopped_one() {
         ["cluster-a"]
     );
 
-    let mut other = OtherInstance::start(&app, "cluster-b");
+    let mut crashed = OtherInstance::start(&app, "cluster-b");
+    let mut stopped = OtherInstance::start(&app, "cluster-c");
+    let all = ["cluster-a", "cluster-b", "cluster-c"];
     // Start-up of a fresh process (migrations already applied) is bounded generously.
-    let both = wait_for(&app, &["cluster-a", "cluster-b"], Duration::from_secs(60)).await;
-    assert_eq!(both, ["cluster-a", "cluster-b"]);
+    assert_eq!(wait_for(&app, &all, Duration::from_secs(60)).await, all);
     let body: Value = app
         .get("/admin/metrics/cluster")
         .await
@@ -98,8 +113,11 @@ async fn the_cluster_lists_every_live_instance_and_drops_a_stopped_one() {
     // Indexed, not scanned: one sorted set lists them.
     assert_eq!(app.redis_keys("metrics:{instances}:index").await.len(), 1);
 
-    other.kill();
-    // Its snapshot lives 3 s after the last publish; allow for a loaded machine.
+    // A graceful stop withdraws its snapshot on the way out.
+    stopped.terminate();
+    assert_eq!(listed_ids(&app).await, ["cluster-a", "cluster-b"]);
+    // A crash leaves it to expire: 3 s after the last publish; allow for a loaded machine.
+    crashed.kill();
     let after = wait_for(&app, &["cluster-a"], Duration::from_secs(10)).await;
     assert_eq!(after, ["cluster-a"]);
 }
