@@ -72,7 +72,9 @@ pid $CLUSTER_DIR/nginx.pid;
 error_log $CLUSTER_DIR/nginx-error.log warn;
 events { worker_connections 16384; }
 http {
-    access_log $CLUSTER_DIR/nginx-access.log;
+    # Which instance answered each request (the cluster tests read it).
+    log_format cluster '\$remote_addr "\$request" \$status upstream=\$upstream_addr';
+    access_log $CLUSTER_DIR/nginx-access.log cluster;
     client_body_temp_path $CLUSTER_DIR/nginx-tmp/body;
     proxy_temp_path $CLUSTER_DIR/nginx-tmp/proxy;
     fastcgi_temp_path $CLUSTER_DIR/nginx-tmp/fastcgi;
