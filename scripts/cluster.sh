@@ -5,6 +5,7 @@
 #   scripts/cluster.sh up       # build, start instances a, b, c and nginx; print the URLs
 #   scripts/cluster.sh status   # each part: pid, port, and whether it answers
 #   scripts/cluster.sh down     # stop exactly what `up` started (by its pid files)
+#   scripts/cluster.sh restart a   # one instance, gracefully (a rolling deploy's step)
 #
 # nginx (Debian's nginx-light, installed when missing) listens on CLUSTER_PORT (8088),
 # balances round robin over the instances on INSTANCE_PORTS (8181 8182 8183), upgrades
@@ -15,9 +16,11 @@
 # Environment: CLUSTER_DIR (target/cluster: config, pids, logs), CLUSTER_PORT,
 # INSTANCE_PORTS, DATABASE_URL (postgres://postgres@127.0.0.1:5432/catalog_cache_cluster),
 # REDIS_URL (redis://127.0.0.1:6379), REDIS_PREFIX (ccc:), PROFILE (release or debug),
-# DEMO_PRODUCTS (50), BINARY (a built catalog-cache to run instead of building one), ADMIN_TOKEN and SESSION_SECRET (generated once and kept in
-# CLUSTER_DIR, so every instance shares them across restarts), and any APP__* setting,
-# which every instance gets.
+# DEMO_PRODUCTS (50), BINARY (a built catalog-cache to run instead of building one),
+# ADMIN_TOKEN and SESSION_SECRET (generated once and kept in CLUSTER_DIR, so every
+# instance shares them across restarts), TRUST_LOOPBACK_XFF=1 (nginx believes the
+# X-Forwarded-For of clients on 127.0.0.1, so one load generator can stand for many
+# clients), and any APP__* setting, which every instance gets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +68,12 @@ write_nginx_conf() {
     # A failed instance is skipped for 2 s; nginx retries an idempotent request on the next.
     servers+="    server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"$'\n'
   done
+  local realip=""
+  if [ "${TRUST_LOOPBACK_XFF:-0}" = 1 ]; then
+    # Load generators on this machine stand for many clients: nginx takes the client
+    # address from their X-Forwarded-For, as it would behind a trusted balancer.
+    realip="set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For;"
+  fi
   cat >"$CLUSTER_DIR/nginx.conf" <<EOF
 # Written by scripts/cluster.sh; every path is under $CLUSTER_DIR.
 worker_processes 1;
@@ -90,6 +99,7 @@ $servers        keepalive 64;
     }
     server {
         listen 127.0.0.1:$CLUSTER_PORT;
+        $realip
         location / {
             proxy_pass http://catalog_cache;
             proxy_http_version 1.1;
@@ -197,9 +207,25 @@ status() {
   return $failed
 }
 
+# Graceful restart of one instance (SIGTERM: it finishes what it is serving), as a
+# rolling deploy does; nginx sends its traffic to the others meanwhile.
+restart() { # NAME
+  local name=$1 i port=""
+  for i in 0 1 2; do [ "${NAMES[$i]}" = "$name" ] && port=${PORTS[$i]}; done
+  [ -n "$port" ] || { echo "cluster: no instance $name" >&2; exit 2; }
+  ADMIN_TOKEN="${ADMIN_TOKEN:-$(secret "$CLUSTER_DIR/admin-token" 24)}"
+  SESSION_SECRET="${SESSION_SECRET:-$(secret "$CLUSTER_DIR/session-secret" 48)}"
+  export ADMIN_TOKEN SESSION_SECRET
+  stop_pid "$name"
+  start_instance "$name" "$port"
+  wait_for "http://127.0.0.1:$port/readyz" "$name" "$CLUSTER_DIR/$name.log"
+  echo "cluster: instance $name restarted"
+}
+
 case "${1:-}" in
   up) up ;;
+  restart) restart "${2:-}" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart a|b|c" >&2; exit 2 ;;
 esac

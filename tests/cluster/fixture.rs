@@ -33,8 +33,21 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// What a test changes about its cluster.
+#[derive(Default)]
+pub struct Options {
+    /// A Redis of the test's own (a fault test stops it); the shared one otherwise.
+    pub redis_url: Option<String>,
+    /// More environment for the script and every instance (`APP__*`, `TRUST_LOOPBACK_XFF`).
+    pub env: Vec<(&'static str, String)>,
+}
+
 impl Cluster {
     pub fn up(name: &str) -> Cluster {
+        Cluster::up_with(name, Options::default())
+    }
+
+    pub fn up_with(name: &str, options: Options) -> Cluster {
         let id = format!("{name}{}", uuid::Uuid::new_v4().simple())
             .chars()
             .take(40)
@@ -43,11 +56,12 @@ impl Cluster {
         let dir = repo().join("target/cluster-tests").join(&id);
         let database = format!("cc_cluster_{id}");
         let prefix = format!("{id}:");
-        let redis_url =
-            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis_url = options.redis_url.unwrap_or_else(|| {
+            std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+        });
         let server = std::env::var("DATABASE_SERVER")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let env = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("CLUSTER_DIR".into(), dir.display().to_string()),
             ("CLUSTER_PORT".into(), ports[0].to_string()),
             (
@@ -62,7 +76,12 @@ impl Cluster {
                 env!("CARGO_BIN_EXE_catalog-cache").to_string(),
             ),
             ("DEMO_PRODUCTS".into(), "20".into()),
+            // Debug builds of three instances, nginx and a load client share two cores
+            // with the rest of the suite: the production 50 ms would time out on
+            // scheduling alone and turn these tests into tests of the machine.
+            ("APP__REDIS__TIMEOUT_MS".into(), "500".into()),
         ];
+        env.extend(options.env.into_iter().map(|(k, v)| (k.to_string(), v)));
         let mut cluster = Cluster {
             url: format!("http://127.0.0.1:{}", ports[0]),
             instances: ports[1..]
@@ -86,8 +105,13 @@ impl Cluster {
     }
 
     fn script(&self, verb: &str) {
+        self.script_args(&[verb]);
+    }
+
+    fn script_args(&self, args: &[&str]) {
+        let verb = args.join(" ");
         let out = Command::new(repo().join("scripts/cluster.sh"))
-            .arg(verb)
+            .args(args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("scripts/cluster.sh runs");
@@ -97,6 +121,11 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// `scripts/cluster.sh restart NAME`: one instance, gracefully.
+    pub fn restart(&self, name: &str) {
+        self.script_args(&["restart", name]);
     }
 
     /// `scripts/cluster.sh down`: stops what `up` started (Drop runs it too).
@@ -168,6 +197,6 @@ impl Drop for Cluster {
             .arg("local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) end until c=='0' return 1")
             .args(["0", &format!("{}*", self.prefix)])
             .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // The folder stays: its logs are what tells why a test failed.
     }
 }

@@ -2,7 +2,13 @@
 //! (`scripts/cluster.sh`), every request through nginx unless a test reads each instance
 //! directly to prove what all of them serve.
 
+mod faults;
 mod fixture;
+mod load;
+// A throwaway redis-server on a port of its own (shared with the API tests).
+#[allow(dead_code)]
+#[path = "../api/private_redis.rs"]
+mod private_redis;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,7 +21,7 @@ use serde_json::{json, Value};
 
 use fixture::Cluster;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
@@ -196,9 +202,9 @@ async fn rate_limits_count_across_instances_exactly() {
     assert!(upstreams.len() >= 3, "{upstreams:?}");
 }
 
-type Socket = Framed<BoxedSocket, Codec>;
+pub type Socket = Framed<BoxedSocket, Codec>;
 
-async fn subscribe(base: &str) -> Socket {
+pub async fn subscribe(base: &str) -> Socket {
     let url = format!("{}/ws", base.replacen("http", "ws", 1));
     let (response, mut socket) = awc::Client::new()
         .ws(url)
@@ -218,7 +224,7 @@ async fn subscribe(base: &str) -> Socket {
     socket
 }
 
-async fn next(socket: &mut Socket) -> Value {
+pub async fn next(socket: &mut Socket) -> Value {
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(3), socket.next())
             .await
