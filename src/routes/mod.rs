@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cart;
+pub mod dashboard;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
@@ -80,6 +81,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::resource("/api/openapi.json")
                 .route(web::get().to(openapi::openapi_json))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        // The pages before the guarded scope: the sign-in page is for anyone, and the
+        // dashboard sends a browser without an admin session there.
+        .service(
+            web::resource("/admin")
+                .route(web::get().to(dashboard::page))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/admin/login")
+                .route(web::get().to(dashboard::login_page))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/static/{path:.*}")
+                .route(web::get().to(dashboard::asset))
                 .default_service(web::to(not_allowed("GET"))),
         )
         .service(

@@ -14,6 +14,7 @@ mod cache_l2;
 mod cache_races;
 mod cart;
 mod cli;
+mod dashboard;
 mod errors;
 mod health;
 mod helpers;
