@@ -10,9 +10,10 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::Error;
+use actix_web::{web, Error};
 
 use super::prometheus;
+use crate::state::AppState;
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -23,6 +24,9 @@ pub async fn record_http(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = req.method().clone();
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.instance.count_request();
+    }
     let result = next.call(req).await;
     let (route, status) = match &result {
         Ok(response) => (

@@ -1,13 +1,18 @@
 //! This instance's identity in the metrics: its id, when it started, its version.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-/// Who this instance is, fixed at start-up.
+/// Who this instance is, fixed at start-up, and how many requests it has answered.
 #[derive(Debug, Clone)]
 pub struct InstanceInfo {
     pub id: String,
     pub started: Instant,
     pub version: &'static str,
+    /// Every HTTP request answered, whatever its route and status (the dashboard's
+    /// request rate); per instance, unlike the process-wide Prometheus recorder.
+    requests: Arc<AtomicU64>,
 }
 
 impl InstanceInfo {
@@ -23,7 +28,16 @@ impl InstanceInfo {
             id,
             started: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
+            requests: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     pub fn uptime_seconds(&self) -> u64 {

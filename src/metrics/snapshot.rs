@@ -58,6 +58,12 @@ pub struct WebSocketMetrics {
     pub closed_slow: u64,
 }
 
+/// The HTTP requests this instance has answered since it started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HttpMetrics {
+    pub requests: u64,
+}
+
 /// Which instance this is.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -68,7 +74,7 @@ pub struct InstanceMetrics {
 }
 
 /// `{"cache":{...},"redis":{...},"productEvents":{...},"rateLimiter":{...},
-/// "websocket":{...},"instance":{...},"queues":{...}}`
+/// "websocket":{...},"instance":{...},"http":{...},"queues":{...}}`
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheMetrics {
@@ -79,6 +85,7 @@ pub struct CacheMetrics {
     pub rate_limiter: RateLimiterMetrics,
     pub websocket: WebSocketMetrics,
     pub instance: InstanceMetrics,
+    pub http: HttpMetrics,
     /// Per queue name: `{"depths":{state: n},"outcomes":{outcome: n}}`.
     #[schema(value_type = Object)]
     pub queues: BTreeMap<String, QueueFigures>,
@@ -119,6 +126,9 @@ pub async fn collect(state: &AppState) -> CacheMetrics {
             connections: hub.connections,
             subscriptions: hub.subscriptions,
             closed_slow: hub.closed_slow,
+        },
+        http: HttpMetrics {
+            requests: state.instance.requests(),
         },
         instance: InstanceMetrics {
             id: state.instance.id.clone(),

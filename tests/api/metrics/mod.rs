@@ -153,6 +153,9 @@ async fn cache_metrics_add_keyspace_limiter_websocket_instance_and_queue_figures
     assert_eq!(m["instance"]["id"], "metrics-one");
     assert!(m["instance"]["uptimeSeconds"].is_u64(), "{m}");
     assert_eq!(m["instance"]["version"], env!("CARGO_PKG_VERSION"));
+    // Every request counts, whatever its route and status (the WebSocket handshake too).
+    let requests = |m: &Value| m["http"]["requests"].as_u64().expect("a count");
+    assert!(requests(&m) >= requests(&before) + 4, "{before} {m}");
     assert_eq!(m["queues"], json!({}));
     let hit_rate = m["cache"]["hitRate"].as_f64().expect("a number");
     assert!((0.0..=1.0).contains(&hit_rate), "{m}");
