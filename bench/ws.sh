@@ -64,7 +64,10 @@ stop() { # PID
 }
 
 echo "== build (release) and npm ci"
-cargo build --release --quiet -p catalog-cache -p ws-load
+# One package at a time: built together, cargo would unify their dependencies' features
+# and rebuild the service differently from `cargo build --release` (and bench/run.sh).
+cargo build --release --quiet -p catalog-cache
+cargo build --release --quiet -p ws-load
 BIN=target/release/catalog-cache
 LOAD=target/release/ws-load
 (cd bench/socketio && npm ci --no-audit --no-fund --silent)
