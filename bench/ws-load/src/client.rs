@@ -43,6 +43,8 @@ pub struct ClientResult {
     pub duplicates: u32,
     /// Deliveries whose offset was not above the previous one's.
     pub out_of_order: u32,
+    /// `resync` frames: the server knows this client missed events.
+    pub resyncs: u32,
     /// Why the socket ended before the client was done, if it did.
     pub ended_early: Option<String>,
 }
@@ -93,8 +95,13 @@ pub async fn run(
             }
         };
         let received_us = micros_since(shared.epoch);
-        let Received::Delivery(delivery) = classify(&shared.tag, text.as_str()) else {
-            continue;
+        let delivery = match classify(&shared.tag, text.as_str()) {
+            Received::Delivery(delivery) => delivery,
+            Received::Resync => {
+                result.resyncs += 1;
+                continue;
+            }
+            _ => continue,
         };
         if !seen.insert(delivery.stamp.seq) {
             result.duplicates += 1;

@@ -143,6 +143,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         summary.received += result.latencies_us.len() as u64;
         summary.duplicates += u64::from(result.duplicates);
         summary.out_of_order += u64::from(result.out_of_order);
+        summary.resyncs += u64::from(result.resyncs);
         summary.latencies_us.extend(result.latencies_us);
         if result.connected && first_early_end.is_none() {
             first_early_end = result.ended_early;

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// The columns of the `RESULT` line, in order.
-pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s";
+pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs";
 
 /// Server memory at the three moments the run reads it (KiB), when a PID was given.
 #[derive(Debug, Default, Clone, Copy)]
@@ -26,6 +26,8 @@ pub struct Summary {
     pub received: u64,
     pub duplicates: u64,
     pub out_of_order: u64,
+    /// `resync` frames received, over all clients.
+    pub resyncs: u64,
     /// Every delivery's latency, µs (sorted by `finish`).
     pub latencies_us: Vec<u64>,
     pub write_latencies_us: Vec<u64>,
@@ -93,13 +95,14 @@ impl Summary {
         );
         let _ = writeln!(
             out,
-            "{}: deliveries {}/{} ({} lost, {} duplicate, {} out of order)",
+            "{}: deliveries {}/{} ({} lost, {} duplicate, {} out of order; {} resync frames)",
             self.label,
             self.received,
             self.expected(),
             self.lost(),
             self.duplicates,
-            self.out_of_order
+            self.out_of_order,
+            self.resyncs
         );
         let _ = writeln!(
             out,
@@ -139,6 +142,7 @@ impl Summary {
                 .map_or("NA".to_string(), |v| format!("{v:.2}")),
             kib(self.memory.after),
             format!("{:.2}", self.connect_secs),
+            self.resyncs.to_string(),
         ];
         format!("RESULT\t{}", fields.join("\t"))
     }

@@ -60,6 +60,8 @@ pub struct Delivery {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     Subscribed,
+    /// The server says events were lost (e.g. one it could not publish): refetch.
+    Resync,
     /// An `error` frame, with its text.
     Error(String),
     Delivery(Delivery),
@@ -73,6 +75,7 @@ pub fn classify(tag: &str, text: &str) -> Received {
     };
     match frame.kind.as_ref() {
         "subscribed" => Received::Subscribed,
+        "resync" => Received::Resync,
         "error" => Received::Error(text.to_string()),
         _ => frame
             .product
@@ -125,6 +128,7 @@ mod tests {
             classify("t", r#"{"type":"error","code":"bad_topic","message":"x"}"#),
             Received::Error(_)
         ));
+        assert_eq!(classify("t", r#"{"type":"resync"}"#), Received::Resync);
         assert_eq!(classify("t", "not json"), Received::Other);
     }
 }
