@@ -150,7 +150,7 @@ echo "== summary"
 {
   echo "# WebSocket fan-out: catalog-cache vs Socket.IO + Redis adapter"
   echo
-  [ -n "$NOTE" ] && { echo "**$NOTE**"; echo; }
+  if [ -n "$NOTE" ]; then echo "**$NOTE**"; echo; fi
   echo "- $(date -u '+%F %H:%M UTC'), commit $(git rev-parse --short HEAD), $(nproc) cores; load average before $load_before, after $load_after"
   echo "- \`SIZES=\"$SIZES\" UPDATES=$UPDATES INTERVAL_MS=$INTERVAL_MS REPS=$REPS bench/ws.sh\` ($((SECONDS - t_start)) s)"
   echo "- latency: from the moment the update's HTTP write is sent to instance/node B to its delivery at each client on A (all clients, all updates); catalog-cache's write also commits to PostgreSQL, the Socket.IO node's does not"
@@ -178,5 +178,7 @@ echo "== summary"
   unpublished=$(grep -c 'product event not published' "$OUT/cc-b.log" || true)
   echo
   echo "catalog-cache B logged $unpublished product event(s) not published (a Redis command over \`redis.timeout_ms\`: the write committed, the clients get \`resync\` instead of the event)."
-  [ -f "$OUT/failed.tsv" ] && { echo; echo "Runs without a result: $(tr '\t\n' ' ;' < "$OUT/failed.tsv")"; }
+  if [ -f "$OUT/failed.tsv" ]; then
+    echo; echo "Runs without a result: $(tr '\t\n' ' ;' < "$OUT/failed.tsv")"
+  fi
 } | tee "$OUT/summary.md"
