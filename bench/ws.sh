@@ -16,7 +16,7 @@
 #                  adapter (own channel key); bench/socketio/load.js measures the same.
 # A is restarted before each run so its RSS before/idle compares like with like.
 #
-# Env: SIZES ("100 1000 10000") UPDATES (50) INTERVAL_MS (200) REPS (1) RUN_TIMEOUT (240 s)
+# Env: SIZES ("100 1000 10000") UPDATES (50) INTERVAL_MS (200) REPS (2) RUN_TIMEOUT (240 s)
 #      CONNECT_CONCURRENCY (64) NOTE (a line put at the top of summary.md) OUT; the
 #      service's own APP__* variables pass through (e.g. APP__REDIS__TIMEOUT_MS).
 # Needs: cargo, node 20 + npm (npm ci from the registry), curl, redis-cli, psql, python3,
@@ -26,7 +26,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 SIZES="${SIZES:-100 1000 10000}"; UPDATES="${UPDATES:-50}"; INTERVAL_MS="${INTERVAL_MS:-200}"
-REPS="${REPS:-1}"; RUN_TIMEOUT="${RUN_TIMEOUT:-240}"; CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
+REPS="${REPS:-2}"; RUN_TIMEOUT="${RUN_TIMEOUT:-240}"; CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
 NOTE="${NOTE:-}"
 OUT="${OUT:-bench/results/ws-$(date -u +%F)}"
 mkdir -p "$OUT"; rm -f "$OUT"/*.txt "$OUT"/*.tsv "$OUT"/*.log "$OUT"/summary.md
@@ -160,18 +160,19 @@ echo "== summary"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $18, $21, $23, $4 }' "$OUT/runs.tsv"
   echo
-  echo "Side by side (median over reps of each p99; ratio = Socket.IO p99 / catalog-cache p99):"
+  echo "Side by side (median over the reps; ratio = Socket.IO p99 / catalog-cache p99):"
   echo
-  echo "| clients | catalog-cache p99 ms | Socket.IO p99 ms | ratio (target ≥ 5) | catalog-cache KiB / conn | Socket.IO KiB / conn |"
-  echo "|---:|---:|---:|---:|---:|---:|"
+  echo "| clients | catalog-cache p50 ms | Socket.IO p50 ms | catalog-cache p99 ms | Socket.IO p99 ms | p99 ratio (target ≥ 5) | catalog-cache KiB / conn | Socket.IO KiB / conn |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
   med() { # IMPL SIZE COLUMN
     awk -F'\t' -v i="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == i && $2 == s && $c != "NA" {print $c}' "$OUT/runs.tsv" \
-      | sort -g | awk '{v[NR] = $1} END { if (NR) print v[int((NR + 1) / 2)]; else print "NA" }'
+      | sort -g | awk '{v[NR] = $1} END {
+          if (!NR) print "NA"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
   }
   for size in $SIZES; do
     cc=$(med catalog-cache "$size" 16); sio=$(med socketio "$size" 16)
     ratio=$(awk -v a="$sio" -v b="$cc" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.1f", a / b }')
-    echo "| $size | $cc | $sio | $ratio | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
+    echo "| $size | $(med catalog-cache "$size" 15) | $(med socketio "$size" 15) | $cc | $sio | $ratio | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
   done
   echo
   echo "Targets (issue 8): 100 clients across instances p99 < 10 ms; 10,000 clients p99 < 250 ms and < 20 KiB RSS per idle connection; fan-out p99 ≥ 5× lower than Socket.IO's."
