@@ -9,6 +9,9 @@
 //! 4. Prints readable lines, a `COLUMNS` line and a `RESULT` line (tab-separated); exits 3 when
 //!    a delivery was lost, duplicated or out of order, or a client failed to connect.
 
+// Tests may unwrap: a failure there is the assertion.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
