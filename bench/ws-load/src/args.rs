@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use url::Url;
 
 /// The most clients one run may open (the file limit of one process is the other bound).
@@ -13,6 +13,17 @@ pub const MAX_CLIENTS: usize = 20_000;
 pub const MAX_UPDATES: u32 = 10_000;
 /// The most deliveries one run may expect (each keeps an 8-byte latency sample).
 pub const MAX_DELIVERIES: u64 = 5_000_000;
+
+/// What the clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// catalog-cache's `GET /ws`: `subscribe` to `products`, product events as JSON frames.
+    CatalogCache,
+    /// Socket.IO 4 (Engine.IO 4, WebSocket transport), for bench/socketio/server.js: emit
+    /// `subscribe` ["products"] with an ack, events `product.updated`; answers pings. The
+    /// URL is then e.g. ws://127.0.0.1:3201/socket.io/?EIO=4&transport=websocket.
+    Socketio,
+}
 
 /// Opens N WebSocket clients to one instance, subscribes them to `products`, makes M
 /// product updates through another instance and reports delivery latency at every
@@ -24,6 +35,9 @@ pub struct Args {
     /// The WebSocket endpoint that holds the clients, e.g. ws://127.0.0.1:8080/ws.
     #[arg(long)]
     pub ws_url: Url,
+    /// The protocol of --ws-url (the writes are the same `PUT /api/products/{id}`).
+    #[arg(long, value_enum, default_value_t = Protocol::CatalogCache)]
+    pub protocol: Protocol,
     /// The base URL that takes the writes (another instance), e.g. http://127.0.0.1:8081.
     #[arg(long)]
     pub write_url: Url,

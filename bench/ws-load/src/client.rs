@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
+use crate::args::Protocol;
 use crate::stamp::{classify, Received};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -25,6 +26,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Shared {
     pub url: Url,
+    pub protocol: Protocol,
     /// Marks this run's updates (see `stamp`).
     pub tag: Arc<str>,
     /// The run's clock: stamps are µs since this instant.
@@ -58,7 +60,11 @@ pub async fn run(
 ) -> ClientResult {
     let handshake = {
         let _permit = shared.handshakes.acquire().await;
-        tokio::time::timeout(HANDSHAKE_TIMEOUT, connect_and_subscribe(&shared.url)).await
+        tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            connect_and_subscribe(&shared.url, shared.protocol),
+        )
+        .await
     };
     let mut socket = match handshake {
         Ok(Ok(socket)) => socket,
@@ -95,8 +101,15 @@ pub async fn run(
             }
         };
         let received_us = micros_since(shared.epoch);
-        let delivery = match classify(&shared.tag, text.as_str()) {
+        let delivery = match classify(shared.protocol, &shared.tag, text.as_str()) {
             Received::Delivery(delivery) => delivery,
+            Received::Ping => {
+                if socket.send(Message::text("3")).await.is_err() {
+                    result.ended_early = Some("could not answer a ping".to_string());
+                    break;
+                }
+                continue;
+            }
             Received::Resync => {
                 result.resyncs += 1;
                 continue;
@@ -136,26 +149,50 @@ pub fn micros_since(epoch: Instant) -> u64 {
 
 /// Opens the socket and waits for `subscribed` to `products`: events written after it
 /// are delivered.
-async fn connect_and_subscribe(url: &Url) -> anyhow::Result<Socket> {
+async fn connect_and_subscribe(url: &Url, protocol: Protocol) -> anyhow::Result<Socket> {
     let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .context("WebSocket handshake")?;
+    let subscribe = match protocol {
+        Protocol::CatalogCache => r#"{"type":"subscribe","topics":["products"]}"#,
+        Protocol::Socketio => {
+            // Engine.IO `open`, then Socket.IO `connect` to the main namespace.
+            next_text_starting(&mut socket, "0").await?;
+            socket
+                .send(Message::text("40"))
+                .await
+                .context("connecting")?;
+            next_text_starting(&mut socket, "40").await?;
+            r#"420["subscribe",["products"]]"#
+        }
+    };
     socket
-        .send(Message::text(
-            r#"{"type":"subscribe","topics":["products"]}"#,
-        ))
+        .send(Message::text(subscribe))
         .await
         .context("sending subscribe")?;
     while let Some(message) = socket.next().await {
         if let Message::Text(text) = message.context("reading the subscribe answer")? {
-            match classify("", text.as_str()) {
+            match classify(protocol, "", text.as_str()) {
                 Received::Subscribed => return Ok(socket),
                 Received::Error(error) => bail!("subscribe refused: {error}"),
+                Received::Ping => socket.send(Message::text("3")).await.context("pong")?,
                 _ => {}
             }
         }
     }
     bail!("the connection ended before `subscribed`")
+}
+
+/// Skips frames until a text frame that starts with `prefix`.
+async fn next_text_starting(socket: &mut Socket, prefix: &str) -> anyhow::Result<()> {
+    while let Some(message) = socket.next().await {
+        if let Message::Text(text) = message.context("reading the handshake")? {
+            if text.as_str().starts_with(prefix) {
+                return Ok(());
+            }
+        }
+    }
+    bail!("the connection ended during the Socket.IO handshake")
 }
 
 /// Which updates a client has seen: a bitset over the sequence numbers.

@@ -75,6 +75,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
 
     let shared = client::Shared {
         url: args.ws_url.clone(),
+        protocol: args.protocol,
         tag: tag.clone(),
         epoch,
         updates: args.updates,

@@ -5,7 +5,10 @@
 
 use std::borrow::Cow;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
+
+use crate::args::Protocol;
 
 /// One update as the clients recognise it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub struct Delivery {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     Subscribed,
+    /// A Socket.IO (Engine.IO) ping: the client must answer `3`.
+    Ping,
     /// The server says events were lost (e.g. one it could not publish): refetch.
     Resync,
     /// An `error` frame, with its text.
@@ -69,8 +74,13 @@ pub enum Received {
 }
 
 /// Classifies one text frame (a frame that is not JSON counts as `Other`).
-pub fn classify(tag: &str, text: &str) -> Received {
-    let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+pub fn classify(protocol: Protocol, tag: &str, text: &str) -> Received {
+    let frame = match protocol {
+        Protocol::CatalogCache => serde_json::from_str::<Frame>(text).ok(),
+        Protocol::Socketio if text == "2" => return Received::Ping,
+        Protocol::Socketio => socketio_payload(text),
+    };
+    let Some(frame) = frame else {
         return Received::Other;
     };
     match frame.kind.as_ref() {
@@ -90,6 +100,21 @@ pub fn classify(tag: &str, text: &str) -> Received {
     }
 }
 
+/// The message inside a Socket.IO packet: an event `42["name",{...}]` carries it as its
+/// argument, an acknowledgement `43<id>[{...}]` as its first value.
+fn socketio_payload(text: &str) -> Option<Frame<'_>> {
+    if let Some(event) = text.strip_prefix("42") {
+        return serde_json::from_str::<(IgnoredAny, Frame)>(event)
+            .ok()
+            .map(|(_, frame)| frame);
+    }
+    let ack = text.strip_prefix("43")?;
+    let values = ack.trim_start_matches(|c: char| c.is_ascii_digit());
+    serde_json::from_str::<(Frame,)>(values)
+        .ok()
+        .map(|(frame,)| frame)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,14 +132,46 @@ mod tests {
     }
 
     #[test]
+    fn socketio_packets_are_unwrapped() {
+        let io = Protocol::Socketio;
+        assert_eq!(classify(io, "t", "2"), Received::Ping);
+        assert_eq!(
+            classify(
+                io,
+                "t",
+                r#"430[{"type":"subscribed","topics":["products"]}]"#
+            ),
+            Received::Subscribed
+        );
+        let event = r#"42["product.updated",{"type":"product.updated","product":{"description":"t seq=1 t_us=5"},"offset":3}]"#;
+        assert!(matches!(
+            classify(io, "t", event),
+            Received::Delivery(Delivery {
+                stamp: Stamp { seq: 1, sent_us: 5 },
+                offset: Some(3)
+            })
+        ));
+        assert_eq!(classify(io, "t", r#"0{"sid":"x"}"#), Received::Other);
+        assert_eq!(
+            classify(Protocol::CatalogCache, "t", "2"),
+            Received::Other,
+            "not a ping in catalog-cache's protocol"
+        );
+    }
+
+    #[test]
     fn frames_are_classified() {
         assert_eq!(
-            classify("t", r#"{"type":"subscribed","topics":["products"]}"#),
+            classify(
+                Protocol::CatalogCache,
+                "t",
+                r#"{"type":"subscribed","topics":["products"]}"#
+            ),
             Received::Subscribed
         );
         let event = r#"{"type":"product.updated","product":{"id":3,"description":"t seq=2 t_us=99","price":1.5},"ts":"2026-01-01T00:00:00.000Z","v":1,"offset":41}"#;
         assert_eq!(
-            classify("t", event),
+            classify(Protocol::CatalogCache, "t", event),
             Received::Delivery(Delivery {
                 stamp: Stamp {
                     seq: 2,
@@ -123,12 +180,25 @@ mod tests {
                 offset: Some(41)
             })
         );
-        assert_eq!(classify("other", event), Received::Other);
+        assert_eq!(
+            classify(Protocol::CatalogCache, "other", event),
+            Received::Other
+        );
         assert!(matches!(
-            classify("t", r#"{"type":"error","code":"bad_topic","message":"x"}"#),
+            classify(
+                Protocol::CatalogCache,
+                "t",
+                r#"{"type":"error","code":"bad_topic","message":"x"}"#
+            ),
             Received::Error(_)
         ));
-        assert_eq!(classify("t", r#"{"type":"resync"}"#), Received::Resync);
-        assert_eq!(classify("t", "not json"), Received::Other);
+        assert_eq!(
+            classify(Protocol::CatalogCache, "t", r#"{"type":"resync"}"#),
+            Received::Resync
+        );
+        assert_eq!(
+            classify(Protocol::CatalogCache, "t", "not json"),
+            Received::Other
+        );
     }
 }
