@@ -11,12 +11,15 @@
 #                  takes M `PUT /api/products/{id}` (admin token); both share the shared
 #                  Redis under a private prefix and a database of their own, seeded here.
 #                  bench/ws-load measures delivery latency at every client and A's RSS.
-#   socketio       node A (fresh, bench/socketio/server.js) holds N socket.io clients in
+#   socketio       node A (fresh, bench/socketio/server.js) holds N Socket.IO clients in
 #                  room "products"; node B takes the same PUTs and emits through the Redis
-#                  adapter (own channel key); bench/socketio/load.js measures the same.
+#                  adapter (own channel key); bench/ws-load --protocol socketio measures it
+#                  with the same Rust client (the ratio is taken against this row).
+#   socketio-node  the same, measured by bench/socketio/load.js (socket.io-client, one
+#                  Node process): the peer's own client.
 # A is restarted before each run so its RSS before/idle compares like with like.
 #
-# Env: SIZES ("100 1000 10000") UPDATES (50) INTERVAL_MS (200) REPS (2) RUN_TIMEOUT (240 s)
+# Env: SIZES ("100 1000 10000") UPDATES (50) INTERVAL_MS (200) REPS (1) RUN_TIMEOUT (240 s)
 #      CONNECT_CONCURRENCY (64) NOTE (a line put at the top of summary.md) OUT; the
 #      service's own APP__* variables pass through (e.g. APP__REDIS__TIMEOUT_MS).
 # Needs: cargo, node 20 + npm (npm ci from the registry), curl, redis-cli, psql, python3,
@@ -26,7 +29,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 SIZES="${SIZES:-100 1000 10000}"; UPDATES="${UPDATES:-50}"; INTERVAL_MS="${INTERVAL_MS:-200}"
-REPS="${REPS:-2}"; RUN_TIMEOUT="${RUN_TIMEOUT:-240}"; CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
+REPS="${REPS:-1}"; RUN_TIMEOUT="${RUN_TIMEOUT:-240}"; CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
 NOTE="${NOTE:-}"
 OUT="${OUT:-bench/results/ws-$(date -u +%F)}"
 mkdir -p "$OUT"; rm -f "$OUT"/*.txt "$OUT"/*.tsv "$OUT"/*.log "$OUT"/summary.md
@@ -133,14 +136,26 @@ for rep in $(seq 1 "$REPS"); do
     grep -v '^COLUMNS\|^RESULT' "$file" || true
     record catalog-cache "$size" "$rep" "$file" "$rc"
 
+    # Socket.IO measured by the same Rust client (the comparison) ...
     start_sio "sio-a-$size-$rep"
     file="$OUT/socketio.$size.rep$rep.txt"; rc=0
-    timeout $((RUN_TIMEOUT + 10)) node bench/socketio/load.js --url "http://127.0.0.1:$SIO_PORT" \
+    timeout $((RUN_TIMEOUT + 10)) "$LOAD" --protocol socketio \
+      --ws-url "ws://127.0.0.1:$SIO_PORT/socket.io/?EIO=4&transport=websocket" \
       --write-url "http://127.0.0.1:$SIO_B_PORT" --server-pid "$SIO_PID" --label socketio \
       "${COMMON[@]}" > "$file" 2>&1 || rc=$?
     stop "$SIO_PID"
     grep -v '^COLUMNS\|^RESULT' "$file" || true
     record socketio "$size" "$rep" "$file" "$rc"
+
+    # ... and by its own client, socket.io-client in one Node process.
+    start_sio "sio-node-a-$size-$rep"
+    file="$OUT/socketio-node.$size.rep$rep.txt"; rc=0
+    timeout $((RUN_TIMEOUT + 10)) node bench/socketio/load.js --url "http://127.0.0.1:$SIO_PORT" \
+      --write-url "http://127.0.0.1:$SIO_B_PORT" --server-pid "$SIO_PID" --label socketio-node \
+      "${COMMON[@]}" > "$file" 2>&1 || rc=$?
+    stop "$SIO_PID"
+    grep -v '^COLUMNS\|^RESULT' "$file" || true
+    record socketio-node "$size" "$rep" "$file" "$rc"
   done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -160,10 +175,10 @@ echo "== summary"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $18, $21, $23, $4 }' "$OUT/runs.tsv"
   echo
-  echo "Side by side (median over the reps; ratio = Socket.IO p99 / catalog-cache p99):"
+  echo "Side by side (median over the reps; both measured by bench/ws-load; ratio = Socket.IO p99 / catalog-cache p99):"
   echo
-  echo "| clients | catalog-cache p50 ms | Socket.IO p50 ms | catalog-cache p99 ms | Socket.IO p99 ms | p99 ratio (target ≥ 5) | catalog-cache KiB / conn | Socket.IO KiB / conn |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| clients | catalog-cache p50 ms | Socket.IO p50 ms | catalog-cache p99 ms | Socket.IO p99 ms | p99 ratio (target ≥ 5) | Socket.IO p99 ms, Node client | catalog-cache KiB / conn | Socket.IO KiB / conn |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   med() { # IMPL SIZE COLUMN
     awk -F'\t' -v i="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == i && $2 == s && $c != "NA" {print $c}' "$OUT/runs.tsv" \
       | sort -g | awk '{v[NR] = $1} END {
@@ -172,7 +187,7 @@ echo "== summary"
   for size in $SIZES; do
     cc=$(med catalog-cache "$size" 16); sio=$(med socketio "$size" 16)
     ratio=$(awk -v a="$sio" -v b="$cc" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.1f", a / b }')
-    echo "| $size | $(med catalog-cache "$size" 15) | $(med socketio "$size" 15) | $cc | $sio | $ratio | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
+    echo "| $size | $(med catalog-cache "$size" 15) | $(med socketio "$size" 15) | $cc | $sio | $ratio | $(med socketio-node "$size" 16) | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
   done
   echo
   echo "Targets (issue 8): 100 clients across instances p99 < 10 ms; 10,000 clients p99 < 250 ms and < 20 KiB RSS per idle connection; fan-out p99 ≥ 5× lower than Socket.IO's."
