@@ -169,16 +169,17 @@ echo "== summary"
   echo "- $(date -u '+%F %H:%M UTC'), commit $(git rev-parse --short HEAD), $(nproc) cores; load average before $load_before, after $load_after"
   echo "- \`SIZES=\"$SIZES\" UPDATES=$UPDATES INTERVAL_MS=$INTERVAL_MS REPS=$REPS bench/ws.sh\` ($((SECONDS - t_start)) s)"
   echo "- latency: from the moment the update's HTTP write is sent to instance/node B to its delivery at each client on A (all clients, all updates); catalog-cache's write also commits to PostgreSQL, the Socket.IO node's does not"
+  echo "- spread: each delivery's time after the same update's first delivery to any client: the fan-out alone, without the write and the trip to the first client"
   echo "- RSS per idle connection: (VmRSS of A with the clients connected, subscribed and idle for 2 s − VmRSS of the fresh A before) / clients"
   echo
-  echo "| impl | clients | rep | delivered / expected | resync frames | p50 ms | p99 ms | max ms | write p50 ms | RSS KiB / idle conn | connect s | exit |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $18, $21, $23, $4 }' "$OUT/runs.tsv"
+  echo "| impl | clients | rep | delivered / expected | resync frames | p50 ms | p99 ms | max ms | spread p50 ms | spread p99 ms | write p50 ms | RSS KiB / idle conn | connect s | exit |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $25, $26, $18, $21, $23, $4 }' "$OUT/runs.tsv"
   echo
   echo "Side by side (median over the reps; both measured by bench/ws-load; ratio = Socket.IO p99 / catalog-cache p99):"
   echo
-  echo "| clients | catalog-cache p50 ms | Socket.IO p50 ms | catalog-cache p99 ms | Socket.IO p99 ms | p99 ratio (target ≥ 5) | Socket.IO p99 ms, Node client | catalog-cache KiB / conn | Socket.IO KiB / conn |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| clients | catalog-cache p50 ms | Socket.IO p50 ms | catalog-cache p99 ms | Socket.IO p99 ms | p99 ratio (target ≥ 5) | catalog-cache spread p99 ms | Socket.IO spread p99 ms | spread p99 ratio | Socket.IO p99 ms, Node client | catalog-cache KiB / conn | Socket.IO KiB / conn |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   med() { # IMPL SIZE COLUMN
     awk -F'\t' -v i="$1" -v s="$2" -v c="$3" 'NR > 1 && $1 == i && $2 == s && $c != "NA" {print $c}' "$OUT/runs.tsv" \
       | sort -g | awk '{v[NR] = $1} END {
@@ -187,7 +188,9 @@ echo "== summary"
   for size in $SIZES; do
     cc=$(med catalog-cache "$size" 16); sio=$(med socketio "$size" 16)
     ratio=$(awk -v a="$sio" -v b="$cc" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.1f", a / b }')
-    echo "| $size | $(med catalog-cache "$size" 15) | $(med socketio "$size" 15) | $cc | $sio | $ratio | $(med socketio-node "$size" 16) | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
+    cc_spread=$(med catalog-cache "$size" 26); sio_spread=$(med socketio "$size" 26)
+    spread_ratio=$(awk -v a="$sio_spread" -v b="$cc_spread" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.1f", a / b }')
+    echo "| $size | $(med catalog-cache "$size" 15) | $(med socketio "$size" 15) | $cc | $sio | $ratio | $cc_spread | $sio_spread | $spread_ratio | $(med socketio-node "$size" 16) | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
   done
   echo
   echo "Targets (issue 8): 100 clients across instances p99 < 10 ms; 10,000 clients p99 < 250 ms and < 20 KiB RSS per idle connection; fan-out p99 ≥ 5× lower than Socket.IO's."

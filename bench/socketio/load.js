@@ -24,7 +24,8 @@ const { io } = require("socket.io-client");
 const TSV_HEADER = [
   "label", "clients", "connected", "connect_failed", "updates_ok", "expected", "received", "lost",
   "duplicates", "out_of_order", "p50_ms", "p99_ms", "max_ms", "write_p50_ms", "rss_before_kib",
-  "rss_idle_kib", "rss_per_conn_kib", "rss_after_kib", "connect_s", "resyncs",
+  "rss_idle_kib", "rss_per_conn_kib", "rss_after_kib", "connect_s", "resyncs", "spread_p50_ms",
+  "spread_p99_ms",
 ].join("\t");
 const MAX_CLIENTS = 20000;
 const MAX_UPDATES = 10000;
@@ -118,6 +119,7 @@ function makeRun(o) {
     tag,
     pattern: new RegExp(`^${tag} seq=(\\d+) t_us=(\\d+)$`),
     latencies: new Float64Array(o.clients * o.updates),
+    seqs: new Uint32Array(o.clients * o.updates),
     received: 0,
     duplicates: 0,
     outOfOrder: 0,
@@ -153,6 +155,7 @@ function connectOne(o, run) {
       }
       seen[seq] = 1;
       count += 1;
+      run.seqs[run.received] = seq;
       run.latencies[run.received++] = Math.max(0, at - Number(m[2]));
       if (lastOffset !== null && event.offset <= lastOffset) run.outOfOrder += 1;
       lastOffset = event.offset;
@@ -250,6 +253,12 @@ async function main() {
   for (const socket of sockets) socket.disconnect();
   if (run.firstEnd) console.error(`load.js: a client's socket ended before it was done: ${run.firstEnd}`);
 
+  // Fan-out spread: each delivery's time after the same update's first delivery.
+  const first = new Float64Array(o.updates).fill(Infinity);
+  for (let i = 0; i < run.received; i += 1) first[run.seqs[i]] = Math.min(first[run.seqs[i]], run.latencies[i]);
+  const spreads = new Float64Array(run.received);
+  for (let i = 0; i < run.received; i += 1) spreads[i] = run.latencies[i] - first[run.seqs[i]];
+  spreads.sort();
   const latencies = run.latencies.slice(0, run.received).sort();
   const writeLatencies = Float64Array.from(writes.latencies).sort();
   const expected = sockets.length * writes.ok;
@@ -269,11 +278,15 @@ async function main() {
   console.log(
     `${label}: update-to-delivery latency p50 ${ms(percentile(latencies, 50))} ms, p99 ${ms(percentile(latencies, 99))} ms, max ${ms(percentile(latencies, 100))} ms`,
   );
+  console.log(
+    `${label}: fan-out spread (after the update's first delivery) p50 ${ms(percentile(spreads, 50))} ms, p99 ${ms(percentile(spreads, 99))} ms`,
+  );
   const fields = [
     label, o.clients, sockets.length, failed, writes.ok, expected, run.received, lost, run.duplicates,
     run.outOfOrder, ms(percentile(latencies, 50)), ms(percentile(latencies, 99)), ms(percentile(latencies, 100)),
     ms(percentile(writeLatencies, 50)), rssBefore ?? "NA", rssIdle ?? "NA",
     perConn === null ? "NA" : perConn.toFixed(2), rssAfter ?? "NA", connectS.toFixed(2), 0,
+    ms(percentile(spreads, 50)), ms(percentile(spreads, 99)),
   ];
   console.log(`COLUMNS\t${TSV_HEADER}`);
   console.log(`RESULT\t${fields.join("\t")}`);

@@ -40,8 +40,8 @@ pub struct Shared {
 #[derive(Debug, Default)]
 pub struct ClientResult {
     pub connected: bool,
-    /// Delivery latency of each distinct update received, µs.
-    pub latencies_us: Vec<u64>,
+    /// Each distinct update received: its sequence number and delivery latency, µs.
+    pub deliveries: Vec<(u32, u64)>,
     pub duplicates: u32,
     /// Deliveries whose offset was not above the previous one's.
     pub out_of_order: u32,
@@ -74,7 +74,7 @@ pub async fn run(
     let _ = ready.send(Ok(())).await;
     let mut result = ClientResult {
         connected: true,
-        latencies_us: Vec::with_capacity(shared.updates as usize),
+        deliveries: Vec::with_capacity(shared.updates as usize),
         ..ClientResult::default()
     };
     let mut seen = SeenSet::new(shared.updates);
@@ -120,9 +120,8 @@ pub async fn run(
             result.duplicates += 1;
             continue;
         }
-        result
-            .latencies_us
-            .push(received_us.saturating_sub(delivery.stamp.sent_us));
+        let latency = received_us.saturating_sub(delivery.stamp.sent_us);
+        result.deliveries.push((delivery.stamp.seq, latency));
         if let Some(offset) = delivery.offset {
             if last_offset.is_some_and(|last| offset <= last) {
                 result.out_of_order += 1;

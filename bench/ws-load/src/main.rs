@@ -143,12 +143,22 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         ..Summary::default()
     };
     let mut first_early_end = None;
+    // The earliest delivery of each update, over all clients: the fan-out spread of a
+    // delivery is how long after that one it came.
+    let mut first = vec![u64::MAX; args.updates as usize];
+    for &(seq, latency) in results.iter().flat_map(|r| &r.deliveries) {
+        let slot = &mut first[seq as usize];
+        *slot = (*slot).min(latency);
+    }
     for result in results {
-        summary.received += result.latencies_us.len() as u64;
+        summary.received += result.deliveries.len() as u64;
         summary.duplicates += u64::from(result.duplicates);
         summary.out_of_order += u64::from(result.out_of_order);
         summary.resyncs += u64::from(result.resyncs);
-        summary.latencies_us.extend(result.latencies_us);
+        for (seq, latency) in result.deliveries {
+            summary.latencies_us.push(latency);
+            summary.spreads_us.push(latency - first[seq as usize]);
+        }
         if result.connected && first_early_end.is_none() {
             first_early_end = result.ended_early;
         }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// The columns of the `RESULT` line, in order.
-pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs";
+pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs\tspread_p50_ms\tspread_p99_ms";
 
 /// Server memory at the three moments the run reads it (KiB), when a PID was given.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,6 +30,9 @@ pub struct Summary {
     pub resyncs: u64,
     /// Every delivery's latency, µs (sorted by `finish`).
     pub latencies_us: Vec<u64>,
+    /// Every delivery's time after the same update's first delivery to any client, µs:
+    /// the fan-out alone, without the write and the trip to the first client.
+    pub spreads_us: Vec<u64>,
     pub write_latencies_us: Vec<u64>,
     pub memory: Memory,
     pub connect_secs: f64,
@@ -39,6 +42,7 @@ impl Summary {
     /// Sorts the samples; call once before reading percentiles.
     pub fn finish(&mut self) {
         self.latencies_us.sort_unstable();
+        self.spreads_us.sort_unstable();
         self.write_latencies_us.sort_unstable();
     }
 
@@ -112,6 +116,13 @@ impl Summary {
             ms(percentile(&self.latencies_us, 99.0)),
             ms(self.latencies_us.last().copied())
         );
+        let _ = writeln!(
+            out,
+            "{}: fan-out spread (after the update's first delivery) p50 {}, p99 {}",
+            self.label,
+            ms(percentile(&self.spreads_us, 50.0)),
+            ms(percentile(&self.spreads_us, 99.0)),
+        );
         out
     }
 
@@ -143,6 +154,8 @@ impl Summary {
             kib(self.memory.after),
             format!("{:.2}", self.connect_secs),
             self.resyncs.to_string(),
+            ms(percentile(&self.spreads_us, 50.0)),
+            ms(percentile(&self.spreads_us, 99.0)),
         ];
         format!("RESULT\t{}", fields.join("\t"))
     }
