@@ -92,22 +92,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         ));
     }
     drop(ready_tx);
-    let (mut connected, mut failed) = (0usize, 0usize);
-    // Every client reports once (the senders live as long as the clients do).
-    while connected + failed < args.clients {
-        let Some(outcome) = ready_rx.recv().await else {
-            break;
-        };
-        match outcome {
-            Ok(()) => connected += 1,
-            Err(why) => {
-                if failed == 0 {
-                    eprintln!("ws-load: first failed client: {why}");
-                }
-                failed += 1;
-            }
-        }
-    }
+    let (connected, failed) = count_subscribed(&mut ready_rx, args.clients).await;
     let connect_secs = epoch.elapsed().as_secs_f64();
     if connected == 0 {
         bail!("no client could subscribe to {}", args.ws_url);
@@ -131,7 +116,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
 
     let results = collect(&mut clients, &stop_tx, args.drain()).await;
     memory.after = read_rss(args.server_pid)?;
-    let mut summary = Summary {
+    let summary = Summary {
         label: args.label.clone(),
         clients: args.clients,
         connected,
@@ -142,10 +127,39 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         connect_secs,
         ..Summary::default()
     };
+    Ok(add_deliveries(summary, results, args.updates))
+}
+
+/// Counts the clients' reports: subscribed, or failed. Every client reports once (the
+/// senders live as long as the clients do, so the channel never closes by itself).
+async fn count_subscribed(
+    ready: &mut mpsc::Receiver<Result<(), String>>,
+    clients: usize,
+) -> (usize, usize) {
+    let (mut connected, mut failed) = (0usize, 0usize);
+    while connected + failed < clients {
+        let Some(outcome) = ready.recv().await else {
+            break;
+        };
+        match outcome {
+            Ok(()) => connected += 1,
+            Err(why) => {
+                if failed == 0 {
+                    eprintln!("ws-load: first failed client: {why}");
+                }
+                failed += 1;
+            }
+        }
+    }
+    (connected, failed)
+}
+
+/// Adds every client's deliveries to the summary: latencies, fan-out spreads, counts.
+fn add_deliveries(mut summary: Summary, results: Vec<ClientResult>, updates: u32) -> Summary {
     let mut first_early_end = None;
     // The earliest delivery of each update, over all clients: the fan-out spread of a
     // delivery is how long after that one it came.
-    let mut first = vec![u64::MAX; args.updates as usize];
+    let mut first = vec![u64::MAX; updates as usize];
     for &(seq, latency) in results.iter().flat_map(|r| &r.deliveries) {
         let slot = &mut first[seq as usize];
         *slot = (*slot).min(latency);
@@ -167,7 +181,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         eprintln!("ws-load: a client's socket ended before it was done: {why}");
     }
     summary.finish();
-    Ok(summary)
+    summary
 }
 
 /// Waits for the clients to have every update, at most `drain`; then tells the rest to
@@ -191,5 +205,36 @@ async fn collect(
                 let _ = stop.send(true);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_are_measured_from_each_updates_first_delivery() {
+        let client = |deliveries: Vec<(u32, u64)>| ClientResult {
+            connected: true,
+            deliveries,
+            ..ClientResult::default()
+        };
+        let results = vec![
+            client(vec![(0, 10), (1, 30)]),
+            client(vec![(0, 15), (1, 20)]),
+        ];
+        let summary = add_deliveries(
+            Summary {
+                connected: 2,
+                updates_ok: 2,
+                ..Summary::default()
+            },
+            results,
+            2,
+        );
+        assert_eq!(summary.received, 4);
+        assert_eq!(summary.lost(), 0);
+        assert_eq!(summary.latencies_us, [10, 15, 20, 30]);
+        assert_eq!(summary.spreads_us, [0, 0, 5, 10]);
     }
 }
