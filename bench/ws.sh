@@ -62,9 +62,12 @@ wait_ready() { # URL NAME
   for _ in $(seq 1 120); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
   echo "$2 not ready; see $OUT/$2.log" >&2; exit 1
 }
-stop() { # PID
+stop() { # PID (and forget it, so the exit trap never signals a reused PID)
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
 }
 
 echo "== build (release) and npm ci"
