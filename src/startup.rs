@@ -32,6 +32,8 @@ use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
 use crate::state::AppState;
+use crate::ws::shutdown::{Shutdown, Stopper};
+use crate::ws::{Admission, Hub};
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -40,6 +42,10 @@ pub struct Application {
     db: DbPool,
     cache: Cache,
     product_events: tokio::sync::broadcast::Sender<ProductEvent>,
+    ws_hub: actix::Addr<Hub>,
+    ws_admission: Admission,
+    stopper: Stopper,
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -74,6 +80,9 @@ impl Application {
         };
         let (product_events, _) = tokio::sync::broadcast::channel(BROADCAST_CAPACITY);
         let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size);
+        // Told each time the subscriber (re)subscribes, so the hub can mend what its
+        // clients missed meanwhile.
+        let reconnected = std::sync::Arc::new(tokio::sync::Notify::new());
         Subscriber::new(
             cache.clone(),
             origin,
@@ -81,9 +90,12 @@ impl Application {
             product_events.clone(),
             publisher.clone(),
         )
+        .on_reconnect(reconnected.clone())
         .start();
         // One hub per instance, fed from the broadcast by one forwarding task.
-        let ws_hub = crate::ws::hub::start(&product_events);
+        let ws_hub = crate::ws::hub::start(&product_events, reconnected, redis.clone());
+        let ws_admission =
+            Admission::from_settings(&settings).context("the WebSocket connection caps")?;
         let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
@@ -105,7 +117,8 @@ impl Application {
             rate_limit: limiter,
             products,
             product_events: product_events.clone(),
-            ws_hub,
+            ws_hub: ws_hub.clone(),
+            ws_admission: ws_admission.clone(),
         });
         let factory_cache = cache.clone();
         let test_cache = cache.clone();
@@ -134,6 +147,8 @@ impl Application {
         .listen(listener)?
         .workers(workers)
         .shutdown_timeout(shutdown_timeout)
+        // SIGINT/SIGTERM are handled in `run_until_stopped`, WebSockets first.
+        .disable_signals()
         .run();
         tracing::info!(port, workers, "listening");
         // In the background, bounded in time: readiness does not wait for it.
@@ -147,6 +162,10 @@ impl Application {
             db,
             cache: test_cache,
             product_events,
+            ws_hub,
+            ws_admission,
+            stopper: Stopper::new(),
+            shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
         })
     }
 
@@ -162,14 +181,31 @@ impl Application {
         self.product_events.subscribe()
     }
 
+    /// Stops the running application as SIGTERM would (WebSockets closed with 1001, then
+    /// a graceful HTTP stop).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
     /// The port actually bound (useful when configured as 0).
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM: stops accepting, lets in-flight requests finish
-    /// (up to the shutdown timeout), then closes the pool.
+    /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): closes every WebSocket with
+    /// 1001, stops accepting, lets in-flight requests finish (up to the shutdown timeout
+    /// for each step), then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        actix_rt::spawn(
+            Shutdown {
+                stopper: self.stopper,
+                hub: self.ws_hub,
+                admission: self.ws_admission,
+                server: self.server.handle(),
+                timeout: self.shutdown_timeout,
+            }
+            .run(),
+        );
         let result = self.server.await;
         self.db.close();
         tracing::info!("stopped");

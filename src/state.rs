@@ -10,7 +10,7 @@ use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
-use crate::ws::Hub;
+use crate::ws::{Admission, Hub};
 
 /// What every handler can reach, shared by all workers.
 pub struct AppState {
@@ -31,4 +31,6 @@ pub struct AppState {
     pub product_events: tokio::sync::broadcast::Sender<ProductEvent>,
     /// This instance's WebSocket hub (topic → connections).
     pub ws_hub: actix::Addr<Hub>,
+    /// This instance's open WebSockets, capped per client address and in total.
+    pub ws_admission: Admission,
 }
