@@ -16,10 +16,6 @@ use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing};
 use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
 
-/// How long a close frame may take before the socket is simply dropped (a client that
-/// does not read would otherwise hold the task).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Intervals without a frame from the client before it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
 
@@ -127,7 +123,11 @@ pub async fn run(
         }),
         End::Gone => return,
     };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.session.close(reason)).await;
+    // The close frame queues behind what the client has not read yet. It gets as long to
+    // take it as a silent client gets to answer pings; then the socket is simply dropped
+    // (the task and its few queued frames are all it holds meanwhile).
+    let close_timeout = limits.ping_interval * SILENT_INTERVALS;
+    let _ = tokio::time::timeout(close_timeout, conn.session.close(reason)).await;
 }
 
 impl Conn {
@@ -151,7 +151,12 @@ impl Conn {
                 // The hub gone without a word: the system is stopping.
                 kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
                 frame = outgoing.recv() => match frame {
-                    Some(frame) => self.forward(frame).await,
+                    // A client that does not read blocks the write: the kick must still
+                    // get through (the unsent frame is dropped with the write).
+                    Some(frame) => tokio::select! {
+                        sent = self.forward(frame) => sent,
+                        kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
+                    },
                     None => return End::Kicked(Kick::Shutdown),
                 },
                 _ = heartbeat.tick() => {
