@@ -144,16 +144,28 @@ async fn a_frame_over_max_frame_bytes_closes_the_socket_with_1009() {
     assert_eq!(close_code(&mut socket, Duration::from_secs(2)).await, 1009);
 }
 
-/// Product updates big enough (10 kB descriptions) that a client that does not read fills
-/// the socket's buffers, then its queue.
-const UPDATES: usize = 150;
+/// Product updates big enough (10 kB descriptions, 5 MB in all) that a client that does
+/// not read fills even the server's send buffer (which Linux grows up to 4 MB for a
+/// receiver that is not reading), then its queue. Written by `WRITERS` at once.
+const UPDATES: usize = 480;
+const WRITERS: usize = 4;
 
 #[actix_web::test]
 async fn a_client_that_never_reads_is_closed_with_1013_and_the_others_get_everything() {
     let app = subscribed(spawn_app_with(|s| s.realtime.client_queue_size = 4).await).await;
-    let created = app.create_product(lamp()).await;
-    let mut slow = connect(&app).await;
-    subscribe(&mut slow, json!(["products"])).await;
+    let mut paths = Vec::new();
+    for _ in 0..WRITERS {
+        let created = app.create_product(lamp()).await;
+        paths.push(format!("/api/products/{}", created["id"]));
+    }
+    let mut slow = raw::connect(&app).await;
+    raw::send_text(
+        &mut slow,
+        &json!({"type": "subscribe", "topics": ["products"]}),
+    )
+    .await;
+    let (opcode, _) = raw::read_frame(&mut slow).await;
+    assert_eq!(opcode, raw::TEXT, "subscribed");
     let mut reader = connect(&app).await;
     subscribe(&mut reader, json!(["products"])).await;
     // The reader reads all along, in a task of its own.
@@ -168,36 +180,36 @@ async fn a_client_that_never_reads_is_closed_with_1013_and_the_others_get_everyt
         offsets
     });
 
-    let path = format!("/api/products/{}", created["id"]);
-    for i in 0..UPDATES {
-        let description = format!("{i}{}", "d".repeat(10_000 - 8));
-        let response = app
-            .put_json(&path, &json!({"description": description}))
-            .await;
-        assert_eq!(response.status(), 200);
-    }
+    let writers = paths.iter().map(|path| async {
+        for i in 0..UPDATES / WRITERS {
+            let description = format!("{i:05}{}", "d".repeat(10_000 - 5));
+            let response = app
+                .put_json(path, &json!({"description": description}))
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+    });
+    futures_util::future::join_all(writers).await;
 
     let offsets = reading.await.expect("the reader finished");
-    assert_eq!(offsets.len(), UPDATES);
     assert!(
         offsets.windows(2).all(|w| w[1] == w[0] + 1),
         "the reader got every update once, in order"
     );
-    // Now the slow client reads: what fitted in its buffers, then the close.
+    // Now the slow client reads: what fitted in the buffers, then the close.
     let mut got = 0;
     let code = loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), slow.next())
-            .await
-            .expect("a frame in time")
-            .expect("a close frame before the end of the stream")
-            .expect("a valid frame");
-        match frame {
-            Frame::Text(_) => got += 1,
-            Frame::Close(reason) => break reason.map(|r| u16::from(r.code)),
+        let (opcode, payload) =
+            tokio::time::timeout(Duration::from_secs(10), raw::read_frame(&mut slow))
+                .await
+                .expect("a frame in time");
+        match opcode {
+            raw::TEXT => got += 1,
+            raw::CLOSE => break u16::from_be_bytes([payload[0], payload[1]]),
             _ => {}
         }
     };
-    assert_eq!(code, Some(1013));
+    assert_eq!(code, 1013, "after {got} events");
     assert!(got < UPDATES, "the slow client was cut off ({got} events)");
 }
 
@@ -211,5 +223,69 @@ async fn next_within(socket: &mut Socket, within: Duration) -> Value {
         if let Frame::Text(bytes) = frame {
             return serde_json::from_slice(&bytes).expect("JSON");
         }
+    }
+}
+
+/// A WebSocket client over a plain TCP socket with a tiny receive buffer, so that a
+/// client that does not read is felt by the server after a few frames rather than after
+/// the megabytes loopback buffers otherwise absorb.
+mod raw {
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+
+    use crate::helpers::TestApp;
+
+    pub const TEXT: u8 = 0x1;
+    pub const CLOSE: u8 = 0x8;
+
+    pub async fn connect(app: &TestApp) -> TcpStream {
+        let addr: std::net::SocketAddr = app
+            .address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address");
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(2048).expect("small buffer");
+        let mut stream = socket.connect(addr).await.expect("connected");
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("the response head"));
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        stream
+    }
+
+    /// A masked text frame, as a client must send.
+    pub async fn send_text(stream: &mut TcpStream, message: &Value) {
+        let payload = message.to_string().into_bytes();
+        assert!(payload.len() < 126, "a short frame");
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let mut frame = vec![0x80 | TEXT, 0x80 | payload.len() as u8];
+        frame.extend(mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        stream.write_all(&frame).await.expect("sent");
+    }
+
+    /// The next frame's opcode and payload (server frames are not masked).
+    pub async fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+        let first = stream.read_u8().await.expect("a frame");
+        let len = match stream.read_u8().await.expect("a length") & 0x7f {
+            126 => u64::from(stream.read_u16().await.expect("length")),
+            127 => stream.read_u64().await.expect("length"),
+            short => u64::from(short),
+        };
+        let mut payload = vec![0; usize::try_from(len).expect("a sane length")];
+        stream.read_exact(&mut payload).await.expect("the payload");
+        (first & 0x0f, payload)
     }
 }
