@@ -148,6 +148,9 @@ async fn the_websocket_endpoint_documents_its_caps_close_codes_and_category_move
     }
     let text = format!("{} {}", ws["summary"], ws["description"]);
     for needle in ["previousCategory", "1001", "1009", "1013", "1008"] {
-        assert!(text.contains(needle), "/ws does not mention {needle}: {text}");
+        assert!(
+            text.contains(needle),
+            "/ws does not mention {needle}: {text}"
+        );
     }
 }
