@@ -77,20 +77,29 @@ fn retry_after(response: &reqwest::Response) -> u64 {
 async fn the_per_address_cap_answers_429_json_until_a_socket_closes() {
     let app = spawn_app_with(|s| s.realtime.max_connections_per_ip = 2).await;
     let mut first = connect(&app).await;
-    let _second = connect(&app).await;
+    let second = connect(&app).await;
 
     let response = refused_handshake(&app, None).await;
     assert!(retry_after(&response) >= 1);
     let body = assert_error(response, 429, "rate_limited").await;
     assert!(body["error"]["retryAfter"].as_u64() >= Some(1), "{body}");
 
+    // A clean close frees a place...
     close(&mut first).await;
-    // The place frees when the server's task for the socket ends: bounded wait.
+    let _third = reconnect(&app).await;
+    assert_error(refused_handshake(&app, None).await, 429, "rate_limited").await;
+    // ...and so does a connection dropped without a close frame.
+    drop(second);
+    let _fourth = reconnect(&app).await;
+}
+
+/// Retries the handshake until it is accepted: a place frees when the server's task for
+/// the closed socket ends (bounded wait).
+async fn reconnect(app: &TestApp) -> Socket {
     for _ in 0..100 {
-        let attempt = awc::Client::new().ws(ws_url(&app)).connect().await;
-        if let Ok((response, _socket)) = attempt {
+        if let Ok((response, socket)) = awc::Client::new().ws(ws_url(app)).connect().await {
             assert_eq!(response.status(), 101);
-            return;
+            return socket;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
