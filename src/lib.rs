@@ -13,6 +13,7 @@
 //!   writes need; `products/`: the product write use case (commit, invalidate, publish).
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
+//! - `metrics/`: the instance snapshot, the cluster's snapshots in Redis, Prometheus.
 //! - `ws/`: `GET /ws`, the WebSocket hub actor and one task per connection.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
@@ -27,6 +28,7 @@ pub mod configuration;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod products;
 pub mod pubsub;

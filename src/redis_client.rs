@@ -309,10 +309,15 @@ impl RedisClient {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let result = match connection {
-            Ok(conn) => tokio::time::timeout(self.inner.timeout, f(conn))
-                .await
-                .map_err(|_| RedisError::Timeout)
-                .and_then(|r| r.map_err(RedisError::from)),
+            Ok(conn) => {
+                let started = Instant::now();
+                let result = tokio::time::timeout(self.inner.timeout, f(conn))
+                    .await
+                    .map_err(|_| RedisError::Timeout)
+                    .and_then(|r| r.map_err(RedisError::from));
+                crate::metrics::prometheus::redis_command(started.elapsed(), result.is_ok());
+                result
+            }
             Err(e) => Err(e),
         };
         permit.report(&result);
@@ -329,8 +334,8 @@ impl RedisClient {
         }
     }
 
-    /// Memory figures from `INFO memory` and `INFO stats`.
-    pub async fn memory_info(&self) -> Result<info::RedisMemory, RedisError> {
+    /// Memory and keyspace figures from `INFO memory` and `INFO stats`.
+    pub async fn info(&self) -> Result<(info::RedisMemory, info::KeyspaceStats), RedisError> {
         let text: String = self
             .run(|mut c| async move {
                 redis::cmd("INFO")
@@ -340,7 +345,10 @@ impl RedisClient {
                     .await
             })
             .await?;
-        Ok(info::RedisMemory::parse(&text))
+        Ok((
+            info::RedisMemory::parse(&text),
+            info::KeyspaceStats::parse(&text),
+        ))
     }
 
     /// A `PING` on the shared connection past the breaker, its outcome ignored: a failed

@@ -21,6 +21,10 @@ use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
 use crate::configuration::{Environment, Settings};
 use crate::db::{self, DbPool};
+use crate::metrics::access::MetricsAccess;
+use crate::metrics::http::record_http;
+use crate::metrics::instance::InstanceInfo;
+use crate::metrics::queues::NoQueues;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
@@ -46,6 +50,9 @@ pub struct Application {
     ws_admission: Admission,
     stopper: Stopper,
     shutdown_timeout: std::time::Duration,
+    /// Publishes this instance's snapshot for `/admin/metrics/cluster`; stopped with the
+    /// server.
+    snapshot_publisher: crate::metrics::cluster::SnapshotPublisher,
 }
 
 impl Application {
@@ -104,6 +111,9 @@ impl Application {
         let session_key = session_key(&settings)?;
         let limiter = RateLimit::start(&settings.rate_limit, redis.clone())
             .context("starting the rate limiter")?;
+        let prometheus = crate::metrics::prometheus::install()?;
+        let metrics_access = MetricsAccess::from_settings(&settings)?;
+        let instance = InstanceInfo::new(settings.server.instance_id.as_deref());
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
@@ -119,7 +129,13 @@ impl Application {
             product_events: product_events.clone(),
             ws_hub: ws_hub.clone(),
             ws_admission: ws_admission.clone(),
+            instance,
+            // The job queues plug in here (see `metrics::queues`).
+            queues: std::sync::Arc::new(NoQueues),
+            metrics_access,
+            prometheus,
         });
+        let snapshot_publisher = crate::metrics::cluster::spawn_publisher(state.clone());
         let factory_cache = cache.clone();
         let test_cache = cache.clone();
         let server = HttpServer::new(move || {
@@ -141,6 +157,7 @@ impl Application {
                 .wrap(session_middleware(&state, session_key.clone()))
                 .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
+                .wrap(from_fn(record_http))
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })
@@ -166,6 +183,7 @@ impl Application {
             ws_admission,
             stopper: Stopper::new(),
             shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
+            snapshot_publisher,
         })
     }
 
@@ -194,7 +212,7 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): closes every WebSocket with
     /// 1001, stops accepting, lets in-flight requests finish (up to the shutdown timeout
-    /// for each step), then closes the pool.
+    /// for each step), withdraws the instance's cluster snapshot, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         actix_rt::spawn(
             Shutdown {
@@ -207,6 +225,7 @@ impl Application {
             .run(),
         );
         let result = self.server.await;
+        self.snapshot_publisher.stop().await;
         self.db.close();
         tracing::info!("stopped");
         result

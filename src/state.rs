@@ -6,6 +6,9 @@ use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
+use crate::metrics::access::MetricsAccess;
+use crate::metrics::instance::InstanceInfo;
+use crate::metrics::queues::QueueStatsSource;
 use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
@@ -33,4 +36,12 @@ pub struct AppState {
     pub ws_hub: actix::Addr<Hub>,
     /// This instance's open WebSockets, capped per client address and in total.
     pub ws_admission: Admission,
+    /// This instance's id, start time and version.
+    pub instance: InstanceInfo,
+    /// The job queues' figures for the metrics (`NoQueues` until the queue is wired in).
+    pub queues: std::sync::Arc<dyn QueueStatsSource>,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: MetricsAccess,
+    /// Renders the process's Prometheus recorder.
+    pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
 }

@@ -54,17 +54,12 @@ pub fn current_user(extensions: &Extensions) -> Result<Account, ApiError> {
 /// The admin making this request: the admin API token when presented (checked first,
 /// so it works without any session), else the signed-in admin account.
 pub fn admin_user(req: &HttpRequest) -> Result<Admin, ApiError> {
-    if let Some(presented) = bearer_token(req) {
-        let configured = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|state| state.settings.admin.api_token.clone());
-        return match configured {
-            Some(token)
-                if constant_time_eq(presented.as_bytes(), token.expose_secret().as_bytes()) =>
-            {
-                Ok(Admin::ApiToken)
-            }
-            _ => Err(ApiError::Unauthorized),
+    if bearer_token(req).is_some() {
+        // A token was presented: it decides, right or wrong, whatever the session says.
+        return if has_admin_token(req) {
+            Ok(Admin::ApiToken)
+        } else {
+            Err(ApiError::Unauthorized)
         };
     }
     let account = current_user(&req.extensions())?;
@@ -72,6 +67,19 @@ pub fn admin_user(req: &HttpRequest) -> Result<Admin, ApiError> {
         Ok(Admin::Account(account))
     } else {
         Err(ApiError::Forbidden)
+    }
+}
+
+/// Whether the request presents the configured admin API token (no session consulted).
+pub fn has_admin_token(req: &HttpRequest) -> bool {
+    let configured = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.settings.admin.api_token.clone());
+    match (bearer_token(req), configured) {
+        (Some(presented), Some(token)) => {
+            constant_time_eq(presented.as_bytes(), token.expose_secret().as_bytes())
+        }
+        _ => false,
     }
 }
 

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod auth;
 mod cache;
+mod metrics;
 mod rate_limit;
 mod realtime;
 mod redis;
@@ -24,11 +25,13 @@ mod session;
 
 pub use auth::AuthSettings;
 pub use cache::CacheSettings;
+pub use metrics::MetricsSettings;
 pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use redis::RedisSettings;
 pub use server::{
     AdminSettings, DatabaseSettings, LogFormat, LogSettings, SeedSettings, ServerSettings,
+    MAX_INSTANCE_ID,
 };
 pub use session::SessionSettings;
 
@@ -104,6 +107,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub auth: AuthSettings,
     pub realtime: RealtimeSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +126,8 @@ struct RawSettings {
     auth: AuthSettings,
     #[serde(default)]
     realtime: RealtimeSettings,
+    #[serde(default)]
+    metrics: MetricsSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -192,6 +198,7 @@ impl Settings {
             admin: raw.admin,
             auth: raw.auth,
             realtime: raw.realtime,
+            metrics: raw.metrics,
         };
         settings.validate()?;
         Ok(settings)
@@ -236,6 +243,8 @@ impl Settings {
         self.cache.validate()?;
         self.auth.validate()?;
         self.realtime.validate()?;
+        self.metrics.validate()?;
+        self.server.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -371,6 +380,8 @@ mod tests {
         assert_eq!(s.auth.hash_queue_timeout_ms, 1000);
         assert_eq!(s.session.account_cache_ms, 500);
         assert_eq!(s.realtime.history_size, 10_000);
+        assert_eq!(s.metrics.allowed_networks, ["127.0.0.0/8", "::1/128"]);
+        assert!(s.server.instance_id.is_none());
         assert_eq!(s.database.statement_timeout_ms, 5000);
         assert_eq!(
             s.database.load_deadline(),
@@ -446,6 +457,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("hash_queue_timeout_ms"), "{err}");
+        let err = load(&[("APP__SERVER__INSTANCE_ID", "a{b}")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("instance_id"), "{err}");
         for size in ["0", "1000001"] {
             let err = load(&[("APP__REALTIME__HISTORY_SIZE", size)])
                 .unwrap_err()

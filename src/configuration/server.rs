@@ -21,6 +21,32 @@ pub struct ServerSettings {
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
     pub max_body_bytes: usize,
+    /// This instance's name in `/admin/metrics/cluster` and its Redis snapshot key; unset
+    /// means `{hostname}-{pid}-{4 random hex digits}`, made at start-up (see
+    /// `metrics::instance`).
+    #[serde(default)]
+    pub instance_id: Option<String>,
+}
+
+/// Longest instance id, in characters.
+pub const MAX_INSTANCE_ID: usize = 64;
+
+impl ServerSettings {
+    /// An instance id goes into a Redis key: 1..=64 of `A-Z a-z 0-9 . _ -` (no braces,
+    /// which would change the key's Redis Cluster hash tag).
+    pub(super) fn validate(&self) -> Result<(), super::ConfigError> {
+        let Some(id) = &self.instance_id else {
+            return Ok(());
+        };
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if id.is_empty() || id.len() > MAX_INSTANCE_ID || !id.chars().all(allowed) {
+            return super::invalid(
+                "server.instance_id (APP__SERVER__INSTANCE_ID)",
+                "must be 1..=64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -77,6 +77,9 @@ pub async fn rate_limit(
     let now = chrono::Utc::now();
     if !decision.allowed {
         let retry_after = headers::retry_after(&decision);
+        if let Some(i) = headers::closest(&decision) {
+            crate::metrics::prometheus::rate_limited(&policies[i].name);
+        }
         tracing::info!(retry_after, "rate limited");
         let mut response = ApiError::RateLimited { retry_after }.error_response();
         headers::apply(response.headers_mut(), &policies, &decision, now);

@@ -36,6 +36,28 @@ impl RedisMemory {
     }
 }
 
+/// `keyspace_hits` and `keyspace_misses` from `INFO stats`: lookups of existing and
+/// missing keys, server-wide since Redis started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KeyspaceStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl KeyspaceStats {
+    pub fn parse(info: &str) -> KeyspaceStats {
+        let mut stats = KeyspaceStats::default();
+        for line in info.lines() {
+            match line.trim_end().split_once(':') {
+                Some(("keyspace_hits", v)) => stats.hits = v.parse().unwrap_or(0),
+                Some(("keyspace_misses", v)) => stats.misses = v.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        stats
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +74,14 @@ mod tests {
                 maxmemory: 0,
                 fragmentation_ratio: 1.25,
                 evicted_keys: 7,
+            }
+        );
+        let stats = "# Stats\r\nkeyspace_hits:12\r\nkeyspace_misses:3\r\n";
+        assert_eq!(
+            KeyspaceStats::parse(stats),
+            KeyspaceStats {
+                hits: 12,
+                misses: 3
             }
         );
     }

@@ -1,5 +1,5 @@
-//! `/admin`: cache metrics and invalidation. Open in this issue; the sessions issue puts
-//! an admin guard in front of the scope.
+//! `/admin`: metrics (this instance, the whole deployment) and cache invalidation. The
+//! scope is guarded by `middleware::require_admin` (session or admin token).
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -7,12 +7,12 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::cache::keys::is_match_all;
-use crate::cache::stats::CacheStats;
 use crate::cache::Target;
 use crate::domain::responses::MessageResponse;
 use crate::domain::text::{has_control, CONTROL_MESSAGE};
 use crate::error::{ApiError, ErrorBody};
-use crate::redis_client::info::RedisMemory;
+use crate::metrics::cluster;
+use crate::metrics::snapshot::{self, CacheMetrics};
 use crate::state::AppState;
 
 /// Longest accepted key, tag or pattern, in characters.
@@ -30,60 +30,45 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(super::not_allowed("GET"))),
     )
     .service(
+        web::resource("/metrics/cluster")
+            .route(web::get().to(metrics_cluster))
+            .default_service(web::to(super::not_allowed("GET"))),
+    )
+    .service(
         web::resource("/cache/invalidate")
             .route(web::post().to(invalidate))
             .default_service(web::to(super::not_allowed("POST"))),
     );
 }
 
+/// `{"instances":[...]}`: the snapshot of every live instance, ordered by instance id.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RedisMetrics {
-    pub connected: bool,
-    #[schema(value_type = Object)]
-    pub memory: RedisMemory,
+pub struct ClusterMetrics {
+    /// Each live instance's `GET /admin/metrics/cache` document, at most a second old.
+    #[schema(value_type = Vec<CacheMetrics>)]
+    pub instances: Vec<Value>,
 }
 
-/// Product events this instance could not publish (Redis unreachable): their writes
-/// committed, but live clients missed them and must resync.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductEventMetrics {
-    pub publish_failures: u64,
-}
-
-/// `{"cache":{...},"redis":{...},"productEvents":{...}}`
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CacheMetrics {
-    #[schema(value_type = Object)]
-    pub cache: CacheStats,
-    pub redis: RedisMetrics,
-    pub product_events: ProductEventMetrics,
-}
-
-/// Cache counters per tier, the breaker, and Redis memory.
+/// Cache counters per tier, the breaker, Redis, the rate limiter, WebSocket clients,
+/// job queues, and which instance answered.
 #[utoipa::path(get, path = "/admin/metrics/cache", tag = "admin",
-    responses((status = 200, description = "Cache and Redis metrics", body = CacheMetrics)))]
+    responses((status = 200, description = "This instance's metrics", body = CacheMetrics)))]
 pub async fn metrics_cache(state: web::Data<AppState>) -> HttpResponse {
-    let (cache, memory) = tokio::join!(state.cache.stats(), state.redis.memory_info());
-    let redis = match memory {
-        Ok(memory) => RedisMetrics {
-            connected: true,
-            memory,
-        },
-        Err(_) => RedisMetrics {
-            connected: false,
-            memory: RedisMemory::default(),
-        },
-    };
-    let product_events = ProductEventMetrics {
-        publish_failures: state.products.publish_failures(),
-    };
-    HttpResponse::Ok().json(CacheMetrics {
-        cache,
-        redis,
-        product_events,
-    })
+    HttpResponse::Ok().json(snapshot::collect(&state).await)
+}
+
+/// The metrics of every live instance of the deployment (each publishes its own to
+/// Redis every second; one silent for 3 s is gone).
+#[utoipa::path(get, path = "/admin/metrics/cluster", tag = "admin",
+    responses(
+        (status = 200, description = "Every live instance's metrics", body = ClusterMetrics),
+    ))]
+pub async fn metrics_cluster(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let instances = cluster::live_instances(&state).await.map_err(|error| {
+        tracing::warn!(%error, "cluster metrics unreadable");
+        ApiError::Unavailable("Redis")
+    })?;
+    Ok(HttpResponse::Ok().json(ClusterMetrics { instances }))
 }
 
 /// The body of `POST /admin/cache/invalidate`: exactly one of `{"pattern":"products:list:*"}`,

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod auth;
 pub mod cart;
+pub mod dashboard;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod products;
 pub mod ws;
@@ -81,6 +83,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .route(web::get().to(openapi::openapi_json))
                 .default_service(web::to(not_allowed("GET"))),
         )
+        // The pages before the guarded scope: the sign-in page is for anyone, and the
+        // dashboard sends a browser without an admin session there.
+        .service(
+            web::resource("/admin")
+                .route(web::get().to(dashboard::page))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/admin/login")
+                .route(web::get().to(dashboard::login_page))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/static/{path:.*}")
+                .route(web::get().to(dashboard::asset))
+                .default_service(web::to(not_allowed("GET"))),
+        )
         .service(
             web::scope("/admin")
                 .wrap(actix_web::middleware::from_fn(
@@ -91,6 +110,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .service(
             web::resource("/ws")
                 .route(web::get().to(ws::ws))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(metrics::metrics))
                 .default_service(web::to(not_allowed("GET"))),
         )
         .service(

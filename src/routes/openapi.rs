@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, cart, health, products, ws};
+use super::{admin, auth, cart, health, metrics, products, ws};
 use crate::auth::accounts::Account;
 use crate::domain::{CreateProduct, Product, UpdateProduct};
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
@@ -27,6 +27,8 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         products::patch,
         products::delete,
         admin::metrics_cache,
+        admin::metrics_cluster,
+        metrics::metrics,
         admin::invalidate,
         auth::register,
         auth::login,

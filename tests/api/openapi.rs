@@ -34,6 +34,9 @@ async fn openapi_document_lists_every_route() {
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/api/openapi.json", "get"),
+        ("/admin/metrics/cache", "get"),
+        ("/admin/metrics/cluster", "get"),
+        ("/metrics", "get"),
     ];
     for (path, method) in expected {
         assert!(
@@ -121,6 +124,25 @@ async fn the_document_states_the_answers_and_bounds_the_server_applies() {
         200
     );
     assert!(doc["paths"]["/api/cart/add"]["post"]["requestBody"].is_object());
+    // Prometheus is text, its refusal JSON; the cluster lists cache documents.
+    let metrics = &doc["paths"]["/metrics"]["get"]["responses"];
+    assert!(
+        metrics["200"]["content"]["text/plain"].is_object(),
+        "{metrics}"
+    );
+    assert!(
+        metrics["403"]["content"]["application/json"].is_object(),
+        "{metrics}"
+    );
+    let cluster = &doc["components"]["schemas"]["ClusterMetrics"]["properties"]["instances"];
+    assert_eq!(
+        cluster["items"]["$ref"], "#/components/schemas/CacheMetrics",
+        "{cluster}"
+    );
+    let cache = &doc["components"]["schemas"]["CacheMetrics"]["properties"];
+    for field in ["rateLimiter", "websocket", "instance", "queues"] {
+        assert!(cache[field].is_object(), "CacheMetrics.{field}: {cache}");
+    }
 }
 
 #[actix_web::test]

@@ -52,6 +52,8 @@ async fn overlapping_topics_queue_an_event_once_and_other_ids_not_at_all() {
     assert_eq!(rx.try_recv().unwrap().offset, Some(7));
     assert!(rx.try_recv().is_err());
     assert!(other.try_recv().is_err());
+    let stats = hub.send(Stats).await.unwrap();
+    assert_eq!((stats.connections, stats.subscriptions), (2, 3));
 }
 
 #[actix_rt::test]
@@ -65,7 +67,8 @@ async fn a_full_queue_drops_the_client_and_tells_its_session() {
     assert_eq!(kicked.await.unwrap(), Kick::TooSlow);
     assert_eq!(rx.recv().await.unwrap().offset, Some(1));
     assert!(rx.recv().await.is_none(), "the hub let go of the queue");
-    assert_eq!(hub.send(Stats).await.unwrap().closed_slow, 1);
+    let stats = hub.send(Stats).await.unwrap();
+    assert_eq!((stats.connections, stats.closed_slow), (0, 1));
 }
 
 #[actix_rt::test]
