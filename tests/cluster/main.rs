@@ -2,6 +2,8 @@
 //! (`scripts/cluster.sh`), every request through nginx unless a test reads each instance
 //! directly to prove what all of them serve.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod faults;
 mod fixture;
 mod load;
