@@ -15,6 +15,7 @@ mod cache_races;
 mod cart;
 mod cli;
 mod dashboard;
+mod db_faults;
 mod errors;
 mod health;
 mod helpers;
