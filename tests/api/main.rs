@@ -32,3 +32,5 @@ mod redis_recovery;
 mod relay;
 mod sessions;
 mod websocket;
+mod websocket_limits;
+mod websocket_recovery;
