@@ -32,5 +32,6 @@ mod redis_recovery;
 mod relay;
 mod sessions;
 mod websocket;
+mod websocket_admin;
 mod websocket_limits;
 mod websocket_recovery;
