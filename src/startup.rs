@@ -25,6 +25,7 @@ use crate::metrics::access::MetricsAccess;
 use crate::metrics::http::record_http;
 use crate::metrics::instance::InstanceInfo;
 use crate::metrics::queues::NoQueues;
+use crate::middleware::drain::{close_while_draining, Draining};
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
@@ -50,6 +51,8 @@ pub struct Application {
     ws_admission: Admission,
     stopper: Stopper,
     shutdown_timeout: std::time::Duration,
+    draining: Draining,
+    drain: std::time::Duration,
     /// Publishes this instance's snapshot for `/admin/metrics/cluster`; stopped with the
     /// server.
     snapshot_publisher: crate::metrics::cluster::SnapshotPublisher,
@@ -114,6 +117,8 @@ impl Application {
         let prometheus = crate::metrics::prometheus::install()?;
         let metrics_access = MetricsAccess::from_settings(&settings)?;
         let instance = InstanceInfo::new(settings.server.instance_id.as_deref());
+        let draining = Draining::default();
+        let drain = std::time::Duration::from_millis(settings.server.drain_ms);
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
@@ -134,6 +139,7 @@ impl Application {
             queues: std::sync::Arc::new(NoQueues),
             metrics_access,
             prometheus,
+            draining: draining.clone(),
         });
         let snapshot_publisher = crate::metrics::cluster::spawn_publisher(state.clone());
         let factory_cache = cache.clone();
@@ -158,6 +164,7 @@ impl Application {
                 .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
                 .wrap(from_fn(record_http))
+                .wrap(from_fn(close_while_draining))
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })
@@ -183,6 +190,8 @@ impl Application {
             ws_admission,
             stopper: Stopper::new(),
             shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
+            draining,
+            drain,
             snapshot_publisher,
         })
     }
@@ -210,8 +219,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): closes every WebSocket with
-    /// 1001, stops accepting, lets in-flight requests finish (up to the shutdown timeout
+    /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): drains for `server.drain_ms`
+    /// (see `middleware::drain`), closes every WebSocket with 1001, stops accepting, lets in-flight requests finish (up to the shutdown timeout
     /// for each step), withdraws the instance's cluster snapshot, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         actix_rt::spawn(
@@ -221,6 +230,8 @@ impl Application {
                 admission: self.ws_admission,
                 server: self.server.handle(),
                 timeout: self.shutdown_timeout,
+                draining: self.draining,
+                drain: self.drain,
             }
             .run(),
         );

@@ -44,4 +44,6 @@ pub struct AppState {
     pub metrics_access: MetricsAccess,
     /// Renders the process's Prometheus recorder.
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    /// Set when a stop was requested: `/readyz` answers 503 and connections close.
+    pub draining: crate::middleware::drain::Draining,
 }

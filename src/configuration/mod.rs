@@ -442,6 +442,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("statement_timeout_ms"), "{err}");
+        let err = load(&[("APP__SERVER__DRAIN_MS", "600000")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.drain_ms"), "{err}");
         let err = load(&[("SESSION_SECRET", "short")])
             .unwrap_err()
             .to_string();
