@@ -13,6 +13,9 @@
 //!   writes need; `products/`: the product write use case (commit, invalidate, publish).
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
+//! - `jobs/`: durable Redis job queues behind one scheduler actor per instance (retries,
+//!   delays, cron, stalled-job recovery, the outbox relay), and the email and cache
+//!   warming jobs.
 //! - `ws/`: `GET /ws`, the WebSocket hub actor and one task per connection.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
@@ -27,6 +30,7 @@ pub mod configuration;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod jobs;
 pub mod middleware;
 pub mod products;
 pub mod pubsub;

@@ -21,6 +21,10 @@ use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
 use crate::configuration::{Environment, Settings};
 use crate::db::{self, DbPool};
+use crate::jobs::email::Mailer;
+use crate::jobs::testing::TestJobs;
+use crate::jobs::worker::Runner;
+use crate::jobs::{Jobs, QueueStore};
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
@@ -40,6 +44,7 @@ pub struct Application {
     db: DbPool,
     cache: Cache,
     product_events: tokio::sync::broadcast::Sender<ProductEvent>,
+    jobs: Jobs,
 }
 
 impl Application {
@@ -76,7 +81,7 @@ impl Application {
         let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size);
         Subscriber::new(
             cache.clone(),
-            origin,
+            origin.clone(),
             ping,
             product_events.clone(),
             publisher.clone(),
@@ -84,7 +89,8 @@ impl Application {
         .start();
         // One hub per instance, fed from the broadcast by one forwarding task.
         let ws_hub = crate::ws::hub::start(&product_events);
-        let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
+        let jobs = start_jobs(&settings, &db, &redis, &cache, &origin)?;
+        let products = ProductWrites::new(db.clone(), cache.clone(), publisher, jobs.clone());
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
             std::time::Duration::from_millis(settings.cache.warm_timeout_ms),
@@ -106,6 +112,7 @@ impl Application {
             products,
             product_events: product_events.clone(),
             ws_hub,
+            jobs: jobs.clone(),
         });
         let factory_cache = cache.clone();
         let test_cache = cache.clone();
@@ -147,6 +154,7 @@ impl Application {
             db,
             cache: test_cache,
             product_events,
+            jobs,
         })
     }
 
@@ -162,19 +170,56 @@ impl Application {
         self.product_events.subscribe()
     }
 
+    /// The instance's job scheduler, for tests that enqueue.
+    #[doc(hidden)]
+    pub fn jobs(&self) -> Jobs {
+        self.jobs.clone()
+    }
+
     /// The port actually bound (useful when configured as 0).
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves until SIGINT/SIGTERM: stops accepting, lets in-flight requests finish
-    /// (up to the shutdown timeout), then closes the pool.
+    /// (up to the shutdown timeout), lets running jobs finish (up to their grace period,
+    /// the rest return to waiting), then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.jobs.shutdown().await;
         self.db.close();
         tracing::info!("stopped");
         result
     }
+}
+
+/// The job scheduler with its handlers (the mailer's file directory is made here).
+fn start_jobs(
+    settings: &Settings,
+    db: &DbPool,
+    redis: &RedisClient,
+    cache: &Cache,
+    origin: &std::sync::Arc<str>,
+) -> anyhow::Result<Jobs> {
+    let runner = Runner {
+        cache: cache.clone(),
+        db: db.clone(),
+        mailer: Mailer::new(&settings.email).context("setting up email")?,
+        test: settings
+            .jobs
+            .test
+            .enabled
+            .then(|| TestJobs::new(redis.clone(), origin.clone())),
+        warm_products: settings.jobs.warm_products,
+    };
+    Jobs::start(
+        QueueStore::new(redis.clone()),
+        runner,
+        db.clone(),
+        settings.jobs.clone(),
+        origin.clone(),
+    )
+    .context("starting the job scheduler")
 }
 
 /// The cookie key from `SESSION_SECRET`, or (outside production, where configuration

@@ -6,6 +6,7 @@ use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::configuration::Settings;
 use crate::db::DbPool;
+use crate::jobs::Jobs;
 use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
@@ -31,4 +32,6 @@ pub struct AppState {
     pub product_events: tokio::sync::broadcast::Sender<ProductEvent>,
     /// This instance's WebSocket hub (topic → connections).
     pub ws_hub: actix::Addr<Hub>,
+    /// This instance's job scheduler.
+    pub jobs: Jobs,
 }

@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 mod auth;
 mod cache;
+mod email;
+mod jobs;
 mod rate_limit;
 mod realtime;
 mod redis;
@@ -24,6 +26,8 @@ mod session;
 
 pub use auth::AuthSettings;
 pub use cache::CacheSettings;
+pub use email::EmailSettings;
+pub use jobs::{BackoffKind, JobsSettings, QueueSettings, ScheduleSettings, TestQueueSettings};
 pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use redis::RedisSettings;
@@ -104,6 +108,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub auth: AuthSettings,
     pub realtime: RealtimeSettings,
+    pub jobs: JobsSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +128,8 @@ struct RawSettings {
     auth: AuthSettings,
     #[serde(default)]
     realtime: RealtimeSettings,
+    jobs: JobsSettings,
+    email: EmailSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -192,6 +200,8 @@ impl Settings {
             admin: raw.admin,
             auth: raw.auth,
             realtime: raw.realtime,
+            jobs: raw.jobs,
+            email: raw.email,
         };
         settings.validate()?;
         Ok(settings)
@@ -236,6 +246,8 @@ impl Settings {
         self.cache.validate()?;
         self.auth.validate()?;
         self.realtime.validate()?;
+        self.jobs.validate()?;
+        self.email.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
