@@ -17,6 +17,7 @@ mod cli;
 mod errors;
 mod health;
 mod helpers;
+mod jobs;
 mod openapi;
 mod parsers;
 mod private_redis;
