@@ -383,6 +383,13 @@ mod tests {
         assert_eq!(s.auth.hash_queue_timeout_ms, 1000);
         assert_eq!(s.session.account_cache_ms, 500);
         assert_eq!(s.realtime.history_size, 10_000);
+        // The test queue's kinds never run outside config/test.toml.
+        assert!(!s.jobs.test.enabled);
+        assert_eq!(s.jobs.email.attempts, 3);
+        assert_eq!(s.jobs.email.backoff_delay_ms, 2000);
+        assert_eq!(s.jobs.schedules[0].cron, "0 */6 * * *");
+        assert_eq!(s.email.file_dir, "./mail");
+        assert!(s.email.smtp_url.is_none());
         assert_eq!(s.database.statement_timeout_ms, 5000);
         assert_eq!(
             s.database.load_deadline(),

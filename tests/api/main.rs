@@ -18,6 +18,8 @@ mod errors;
 mod health;
 mod helpers;
 mod jobs;
+mod jobs_email;
+mod jobs_instances;
 mod openapi;
 mod parsers;
 mod private_redis;
