@@ -37,7 +37,10 @@ SECRET="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(48))')"
 LOG="target/schemathesis-service.log"
 SERVICE_PID=""
 
+# Emails of product creates go to a folder of this run's own, removed afterwards.
+MAIL_DIR="$(mktemp -d)"
 cleanup() {
+  rm -rf "$MAIL_DIR"
   if [ -n "$SERVICE_PID" ]; then
     kill -TERM "$SERVICE_PID" 2>/dev/null || true
     wait "$SERVICE_PID" 2>/dev/null || true
@@ -57,6 +60,7 @@ APP_ENV=test \
   ADMIN_TOKEN="$TOKEN" \
   SESSION_SECRET="$SECRET" \
   APP__SEED__DEMO_PRODUCTS=20 \
+  APP__EMAIL__FILE_DIR="$MAIL_DIR" \
   target/debug/catalog-cache serve >"$LOG" 2>&1 &
 SERVICE_PID=$!
 
