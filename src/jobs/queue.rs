@@ -72,7 +72,8 @@ impl JobAction {
     }
 }
 
-/// Queue operations over the shared Redis client; cheap to clone.
+/// Queue operations over the Redis client (each thread's own connection: the scheduler
+/// runs on a thread of its own); cheap to clone.
 #[derive(Clone)]
 pub struct QueueStore {
     redis: RedisClient,

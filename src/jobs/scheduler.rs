@@ -100,7 +100,7 @@ impl Jobs {
             })
             .collect();
         let settings = Arc::new(settings);
-        let addr = Scheduler {
+        let scheduler = Scheduler {
             store,
             runner: Arc::new(runner),
             db,
@@ -118,8 +118,8 @@ impl Jobs {
             relaying: false,
             relay_again: false,
             stopping: false,
-        }
-        .start();
+        };
+        let addr = scheduler.start();
         Ok(Jobs { addr, settings })
     }
 
@@ -181,7 +181,13 @@ impl Jobs {
     /// Stops taking jobs, lets running ones finish within the grace period and returns
     /// the rest to waiting; answers how many were returned.
     pub async fn shutdown(&self) -> usize {
-        self.addr.send(Shutdown).await.unwrap_or(0)
+        match self.addr.send(Shutdown).await {
+            Ok(returned) => returned,
+            Err(e) => {
+                tracing::warn!(error = %e, "the job scheduler did not answer the shutdown");
+                0
+            }
+        }
     }
 }
 

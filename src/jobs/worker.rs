@@ -32,6 +32,8 @@ pub struct JobEvent<'a> {
     pub id: &'a str,
     /// Attempts made so far, this one included.
     pub attempts_made: u32,
+    /// How long the job waited from ready (enqueued, or due) until this attempt began.
+    pub waited_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
     /// For `failed`: whether another attempt follows (after `retryInMs`).
@@ -67,6 +69,7 @@ impl Runner {
 /// leaves the job's lease to lapse, so it runs again elsewhere (at least once).
 pub async fn finish(store: &QueueStore, queue: &str, job: &TakenJob, outcome: Result<(), String>) {
     let attempts_made = job.attempts_made + 1;
+    let waited_ms = job.taken_at_ms.saturating_sub(job.ready_at_ms);
     let (recorded, event) = match &outcome {
         Ok(()) => (
             store.complete(queue, job).await,
@@ -75,6 +78,7 @@ pub async fn finish(store: &QueueStore, queue: &str, job: &TakenJob, outcome: Re
                 queue,
                 id: &job.id,
                 attempts_made,
+                waited_ms,
                 error: None,
                 retry_in_ms: None,
             },
@@ -88,6 +92,7 @@ pub async fn finish(store: &QueueStore, queue: &str, job: &TakenJob, outcome: Re
                     queue,
                     id: &job.id,
                     attempts_made,
+                    waited_ms,
                     error: Some(error),
                     retry_in_ms: retry.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                 },

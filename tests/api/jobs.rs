@@ -314,3 +314,54 @@ async fn queue_routes_need_an_admin_and_answer_404_for_unknown_queues_and_jobs()
         .unwrap();
     assert_error(response, 400, "bad_request").await;
 }
+
+#[actix_web::test]
+async fn completed_and_failed_jobs_are_published_on_the_events_channel() {
+    use futures_util::StreamExt;
+    // Arrange: a subscriber on `{prefix}jobs:events`.
+    let app = spawn_app().await;
+    let url = secrecy::ExposeSecret::expose_secret(&app.settings.redis.url).to_string();
+    let mut pubsub = redis::Client::open(url)
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub
+        .subscribe(format!("{}jobs:events", app.settings.redis.prefix))
+        .await
+        .unwrap();
+    let mut messages = pubsub.into_on_message();
+    // Act: one job that completes, one that fails its only attempt.
+    let ok = enqueue(&app, json!({"kind": "record"}), |_| {}).await;
+    let bad = enqueue(&app, json!({"kind": "fail", "times": 1}), |o| {
+        o.attempts = 1
+    })
+    .await;
+    // Assert
+    let mut seen: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, messages.next())
+            .await
+            .expect("events within 10 s")
+            .expect("subscription open");
+        let payload: String = message.get_payload().unwrap();
+        seen.push(serde_json::from_str(&payload).unwrap());
+    }
+    let completed = seen
+        .iter()
+        .find(|e| e["id"] == ok.as_str())
+        .expect("completed event");
+    assert_eq!(completed["event"], "completed");
+    assert_eq!(completed["queue"], "test");
+    assert_eq!(completed["attemptsMade"], 1);
+    assert!(completed["waitedMs"].is_u64());
+    let failed = seen
+        .iter()
+        .find(|e| e["id"] == bad.as_str())
+        .expect("failed event");
+    assert_eq!(failed["event"], "failed");
+    assert_eq!(failed["error"], "failing on purpose, attempt 1");
+    assert!(failed.get("retryInMs").is_none(), "{failed}");
+}
