@@ -93,7 +93,7 @@ mod tests {
         let hours: Vec<u32> = s
             .ticks(start, end)
             .iter()
-            .map(|t| chrono::Timelike::hour(t))
+            .map(chrono::Timelike::hour)
             .collect();
         // (start, end]: midnight of the 1st is excluded, of the 2nd included.
         assert_eq!(hours, [6, 12, 18, 0]);
