@@ -20,6 +20,7 @@ mod helpers;
 mod jobs;
 mod jobs_email;
 mod jobs_instances;
+mod jobs_warming;
 mod openapi;
 mod parsers;
 mod private_redis;
