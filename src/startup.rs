@@ -89,7 +89,7 @@ impl Application {
         .start();
         // One hub per instance, fed from the broadcast by one forwarding task.
         let ws_hub = crate::ws::hub::start(&product_events);
-        let jobs = start_jobs(&settings, &db, &redis, &cache, &origin)?;
+        let jobs = start_jobs(&settings, &db, &cache, &origin).await?;
         let products = ProductWrites::new(db.clone(), cache.clone(), publisher, jobs.clone());
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
@@ -193,14 +193,21 @@ impl Application {
     }
 }
 
-/// The job scheduler with its handlers (the mailer's file directory is made here).
-fn start_jobs(
+/// The job scheduler with its handlers (the mailer's file directory is made here), on a
+/// Redis client of its own: a longer timeout (`jobs.redis_timeout_ms`) and a breaker that
+/// background polling cannot open for the requests.
+async fn start_jobs(
     settings: &Settings,
     db: &DbPool,
-    redis: &RedisClient,
     cache: &Cache,
     origin: &std::sync::Arc<str>,
 ) -> anyhow::Result<Jobs> {
+    let redis = &RedisClient::connect(&crate::configuration::RedisSettings {
+        timeout_ms: settings.jobs.redis_timeout_ms,
+        ..settings.redis.clone()
+    })
+    .await
+    .context("opening the job queue's Redis client")?;
     let runner = Runner {
         cache: cache.clone(),
         db: db.clone(),

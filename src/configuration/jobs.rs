@@ -65,6 +65,9 @@ pub struct JobsSettings {
     pub outbox_interval_ms: u64,
     /// How often cron schedules are checked for ticks that came due.
     pub cron_check_interval_ms: u64,
+    /// Timeout of each job-queue call to Redis, on a client of the queue's own
+    /// (background work: longer than a request's `redis.timeout_ms`).
+    pub redis_timeout_ms: u64,
     /// Products preloaded by a `{"kind":"products"}` warming job.
     pub warm_products: u32,
     pub cache_warming: QueueSettings,

@@ -72,8 +72,12 @@ impl JobAction {
     }
 }
 
-/// Queue operations over the Redis client (each thread's own connection: the scheduler
-/// runs on a thread of its own); cheap to clone.
+/// Queue operations over the shared Redis client; cheap to clone.
+///
+/// Give it a client of its own (see `startup::start_jobs`): its per-command timeout is
+/// `jobs.redis_timeout_ms`, longer than a request's, because a call that times out after
+/// Redis applied it makes a job run twice; and its breaker is its own, so background
+/// polling on a busy machine never opens the breaker requests go through.
 #[derive(Clone)]
 pub struct QueueStore {
     redis: RedisClient,

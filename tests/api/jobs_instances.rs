@@ -65,8 +65,7 @@ async fn a_job_of_an_instance_killed_mid_run_is_completed_by_another() {
     // Arrange: a 3 s job waiting before any instance runs.
     let settings = test_settings();
     let _cleanup = cleanup_guard(&settings);
-    let redis = RedisClient::connect(&settings.redis).await.unwrap();
-    let store = QueueStore::new(redis);
+    let store = queue_store(&settings).await;
     let options = JobOptions::from_queue(&settings.jobs.test.queue).with_id("long-job");
     store
         .enqueue("test", &json!({"kind": "sleep", "ms": 3000}), &options)
@@ -109,6 +108,13 @@ async fn a_job_of_an_instance_killed_mid_run_is_completed_by_another() {
     assert_eq!(done.len(), 1, "{log:?}");
     assert_ne!(done[0]["instance"], killed, "{log:?}");
     assert_eq!(events(&log, "long-job", "start").len(), 2, "{log:?}");
+}
+
+/// The queues of these settings, as the service's scheduler reaches them (its timeout).
+async fn queue_store(settings: &catalog_cache::configuration::Settings) -> QueueStore {
+    let mut redis = settings.redis.clone();
+    redis.timeout_ms = settings.jobs.redis_timeout_ms;
+    QueueStore::new(RedisClient::connect(&redis).await.unwrap())
 }
 
 /// Reads the test log of settings whose instance is a child process.
@@ -205,7 +211,7 @@ async fn sigterm_lets_short_jobs_finish_and_returns_long_ones_to_waiting() {
     // Arrange: the service binary runs a short and a long job (grace: 1 s in test config).
     let settings = test_settings();
     let _cleanup = cleanup_guard(&settings);
-    let store = QueueStore::new(RedisClient::connect(&settings.redis).await.unwrap());
+    let store = queue_store(&settings).await;
     let options = JobOptions::from_queue(&settings.jobs.test.queue);
     for (id, ms) in [("short", 600), ("long", 60_000)] {
         let options = options.clone().with_id(id);
