@@ -16,9 +16,9 @@ use serde::Deserialize;
 
 mod auth;
 mod cache;
-mod metrics;
 mod email;
 mod jobs;
+mod metrics;
 mod rate_limit;
 mod realtime;
 mod redis;
@@ -27,9 +27,9 @@ mod session;
 
 pub use auth::AuthSettings;
 pub use cache::CacheSettings;
-pub use metrics::MetricsSettings;
 pub use email::EmailSettings;
 pub use jobs::{BackoffKind, JobsSettings, QueueSettings, ScheduleSettings, TestQueueSettings};
+pub use metrics::MetricsSettings;
 pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use redis::RedisSettings;

@@ -33,14 +33,18 @@ impl QueueStatsSource for NoQueues {
     }
 }
 
+/// How long a metrics snapshot waits for the queues' figures: the queue's Redis client
+/// allows seconds per call, and a snapshot (every second, and `/metrics`) must not.
+const STATS_WITHIN: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The job queues report what `GET /admin/queues` shows: the jobs in each state now, and
 /// the jobs finished in the last minute (the queue keeps no all-time outcome counters, and
-/// its completed set is trimmed, so every figure here is a gauge). A queue Redis cannot
-/// answer for is left out rather than shown as empty.
+/// its completed set is trimmed, so every figure here is a gauge). When Redis cannot
+/// answer in time the queues are left out rather than shown as empty.
 impl QueueStatsSource for crate::jobs::Jobs {
     fn queue_stats(&self) -> BoxFuture<'_, BTreeMap<String, QueueFigures>> {
         Box::pin(async move {
-            let Ok(all) = self.stats().await else {
+            let Ok(Ok(all)) = tokio::time::timeout(STATS_WITHIN, self.stats()).await else {
                 return BTreeMap::new();
             };
             all.into_iter()

@@ -45,7 +45,7 @@ async fn read(app: &TestApp) -> (Value, String) {
 /// Redis at all (nothing is sent while the breaker is open) and is deferred, though
 /// Redis itself is fine again and still holds the old entry.
 async fn open_the_breaker(redis: &PrivateRedis, app: &TestApp) {
-    redis.pause(300).await;
+    redis.pause(600).await;
     for _ in 0..100 {
         read(app).await;
         if metrics(app).await["cache"]["breaker"]["state"] == "open" {

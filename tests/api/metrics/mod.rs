@@ -156,7 +156,15 @@ async fn cache_metrics_add_keyspace_limiter_websocket_instance_and_queue_figures
     // Every request counts, whatever its route and status (the WebSocket handshake too).
     let requests = |m: &Value| m["http"]["requests"].as_u64().expect("a count");
     assert!(requests(&m) >= requests(&before) + 4, "{before} {m}");
-    assert_eq!(m["queues"], json!({}));
+    // Both job queues, each with every state as a number.
+    for queue in ["cache-warming", "email"] {
+        for state in ["waiting", "active", "delayed", "completed", "failed"] {
+            assert!(
+                m["queues"][queue]["depths"][state].is_u64(),
+                "{queue} {state}: {m}"
+            );
+        }
+    }
     let hit_rate = m["cache"]["hitRate"].as_f64().expect("a number");
     assert!((0.0..=1.0).contains(&hit_rate), "{m}");
     // Every field the document had before stays.
