@@ -20,7 +20,8 @@
 # ADMIN_TOKEN and SESSION_SECRET (generated once and kept in CLUSTER_DIR, so every
 # instance shares them across restarts), TRUST_LOOPBACK_XFF=1 (nginx believes the
 # X-Forwarded-For of clients on 127.0.0.1, so one load generator can stand for many
-# clients), and any APP__* setting, which every instance gets.
+# clients), and any APP__* setting, which every instance gets (emails are written to
+# CLUSTER_DIR/mail unless APP__EMAIL__FILE_DIR or APP__EMAIL__SMTP_URL says otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -134,6 +135,7 @@ start_instance() { # NAME PORT
     APP__SERVER__INSTANCE_ID="$name" \
     APP_CONFIG_DIR="$CLUSTER_DIR/config" \
     APP__SEED__DEMO_PRODUCTS="${DEMO_PRODUCTS:-50}" \
+    APP__EMAIL__FILE_DIR="${APP__EMAIL__FILE_DIR:-$CLUSTER_DIR/mail}" \
     "$(binary)" serve >>"$CLUSTER_DIR/$name.log" 2>&1 &
   echo $! >"$(pid_file "$name")"
 }

@@ -86,7 +86,20 @@ async fn redis_stopped_for_ten_seconds_under_load_loses_nothing() {
         m["cache"]["breaker"]["state"] != "closed"
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // A product created while Redis is down: its email job waits in the outbox.
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/products", cluster.url))
+        .bearer_auth(&cluster.token)
+        .header("X-Forwarded-For", "10.7.0.1")
+        .json(
+            &json!({"name": "Outage Lantern", "description": "Made while Redis slept",
+            "category": "Home", "price": 12.5, "stock": 4}),
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201, "a create commits without Redis");
+    tokio::time::sleep(Duration::from_secs(7)).await;
     redis.restart().await;
     eventually_everywhere(&cluster, Duration::from_secs(10), "breaker closed", |m| {
         m["cache"]["breaker"]["state"] == "closed" && m["redis"]["connected"] == true
@@ -97,6 +110,38 @@ async fn redis_stopped_for_ten_seconds_under_load_loses_nothing() {
 
     println!("{tally:?}");
     assert_eq!(tally.failed_reads(), 0, "every GET answered 200: {tally:?}");
+    // The limiter answered from its local fallback meanwhile.
+    let mut fallbacks = 0;
+    for base in &cluster.instances {
+        if let Some(m) = metrics(base, &cluster.token).await {
+            fallbacks += m["rateLimiter"]["fallback"].as_u64().unwrap_or(0);
+        }
+    }
+    assert!(
+        fallbacks > 0,
+        "no limiter check fell back during the outage"
+    );
+    // The outbox delivered the email of the product created during the outage, once.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let emails: Vec<String> = std::fs::read_dir(cluster.mail_dir())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .filter(|text| text.contains("Outage Lantern"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !emails.is_empty() {
+            assert_eq!(emails.len(), 1, "one email for one create");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no email for the product created during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert!(tally.count(200) > 500, "the load ran: {tally:?}");
     assert!(!tally.acknowledged.is_empty(), "{tally:?}");
     // Every acknowledged write is what every instance serves now: nothing lost, and no

@@ -156,6 +156,11 @@ impl Cluster {
             .collect()
     }
 
+    /// Where the instances write their emails (`.eml` files).
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.join("mail")
+    }
+
     /// A client with a cookie store of its own that does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()
