@@ -9,6 +9,7 @@ use crate::fixture::{Cluster, Options};
 use crate::load::Load;
 use crate::private_redis::PrivateRedis;
 use crate::{next, subscribe};
+use futures_util::{SinkExt, StreamExt};
 
 async fn metrics(base: &str, token: &str) -> Option<Value> {
     let answer = reqwest::Client::new()
@@ -309,4 +310,65 @@ async fn a_rolling_restart_under_load_fails_no_read_and_keeps_sessions_carts_and
         );
     }
     assert_eq!(list(lister.clone(), cluster.url.clone()).await, 429);
+}
+
+#[actix_web::test]
+async fn a_client_of_a_killed_instance_reconnects_through_nginx_and_misses_nothing() {
+    let cluster = Cluster::up("killed");
+    let mut socket = subscribe(&cluster.url).await;
+    let put = cluster.put_product(3, &json!({"name": "Seen 0"})).await;
+    assert_eq!(put.status(), 200);
+    let first = next(&mut socket).await;
+    let mut last = first["offset"].as_u64().expect("an offset");
+    // The instance holding the socket: the one that counts a WebSocket connection.
+    let mut holder = None;
+    for (base, name) in cluster.instances.iter().zip(["a", "b", "c"]) {
+        let m = metrics(base, &cluster.token).await.expect("metrics");
+        if m["websocket"]["connections"] == 1 {
+            holder = Some(name);
+        }
+    }
+    let killed = holder.expect("one instance holds the socket");
+    cluster.kill(killed);
+    let dropped = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("the socket ends with its instance");
+    assert!(
+        !matches!(dropped, Some(Ok(awc::ws::Frame::Text(_)))),
+        "{dropped:?}"
+    );
+
+    // Writes meanwhile, through nginx (to the live instances).
+    for i in 1..=5 {
+        let put = cluster
+            .put_product(3, &json!({"name": format!("Missed {i}")}))
+            .await;
+        assert_eq!(put.status(), 200, "write {i} while {killed} is down");
+    }
+    // Reconnect through nginx with `since`: the five, in order, then live.
+    let url = format!("{}/ws", cluster.url.replacen("http", "ws", 1));
+    let (_, mut socket) = awc::Client::new()
+        .ws(url)
+        .connect()
+        .await
+        .expect("reconnects");
+    socket
+        .send(awc::ws::Message::Text(
+            json!({"type": "subscribe", "topics": ["product:3"], "since": last})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("sent");
+    assert_eq!(next(&mut socket).await["type"], "subscribed");
+    for i in 1..=5 {
+        let event = next(&mut socket).await;
+        assert_eq!(event["product"]["name"], format!("Missed {i}"), "{event}");
+        let offset = event["offset"].as_u64().expect("an offset");
+        assert!(offset > last, "in order: {offset} after {last}");
+        last = offset;
+    }
+    let put = cluster.put_product(3, &json!({"name": "Live again"})).await;
+    assert_eq!(put.status(), 200);
+    assert_eq!(next(&mut socket).await["product"]["name"], "Live again");
 }

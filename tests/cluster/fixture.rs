@@ -128,6 +128,17 @@ impl Cluster {
         self.script_args(&["restart", name]);
     }
 
+    /// SIGKILL for one instance (a crash: no drain, no close frames).
+    pub fn kill(&self, name: &str) {
+        let pid = std::fs::read_to_string(self.dir.join(format!("{name}.pid")))
+            .expect("the instance's pid file");
+        let status = Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -KILL {pid}");
+    }
+
     /// `scripts/cluster.sh down`: stops what `up` started (Drop runs it too).
     pub fn down(&self) {
         self.script("down");
