@@ -9,7 +9,8 @@ set datafile separator "\t"
 set key top left
 set grid
 set logscale x 2
-set xtics ("1" 1, "16" 16, "64" 64, "256" 256)
+set xrange [0.7:360]
+set xtics ("1" 1, "4" 4, "16" 16, "64" 64, "256" 256)
 set xlabel "connections (wrk -t1 -cN, GET /api/products/{1..1000})"
 servers = "catalog-cache actix-floor express-seed"
 set multiplot layout 1,2 title "catalog-cache (L1 hits), actix-floor, express-seed: ".subtitle
