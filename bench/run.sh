@@ -93,13 +93,13 @@ need() { # COMMAND DEBIAN-PACKAGE
     || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }
 }
 need wrk wrk; need gnuplot gnuplot-nox; need bc bc; need nginx nginx-light
-for tool in cargo node npm curl redis-cli psql python3; do
+for tool in cargo node npm curl redis-cli psql python3 ss; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
 PORTS_USED=(3000 3100 8090 8091 8092 8093 8094 8095 8096 8097 8098)
 for p in "${PORTS_USED[@]}"; do
-  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
-    echo "port $p already answers: stop what runs there first" >&2; exit 1
+  if ss -Hltn "sport = :$p" | grep -q .; then
+    echo "port $p is in use: stop what listens there first" >&2; exit 1
   fi
 done
 
@@ -180,21 +180,19 @@ ORDER=(floor-id cc-l1 express-id cc-l2 cc-miss cc-list express-list cc-l1-xff cc
 # The peers' scripts, plus ids-xff.lua of our own.
 lua_path() { if [ -f "bench/$1.lua" ]; then echo "bench/$1.lua"; else echo "$PEERS/bench/$1.lua"; fi; }
 
-# wrk_run SCENARIO CONNS DURATION FILE: one bounded wrk run, raw output in FILE; prints
-# "rps p50_us p99_us errors non2xx".
+# wrk_run SCENARIO CONNS DURATION FILE: one bounded wrk run, raw output in FILE; sets
+# RPS P50 P99 ERRS NON2XX (globals, so a failed run stops the script under `set -e`).
 wrk_run() {
   local s=$1 c=$2 d=$3 file=$4 base script line
   read -r base script <<< "${URL[$s]}"
   run timeout $(( $(secs "$d") + 60 )) wrk -t"$THREADS" -c"$c" -d"$d" --timeout 30s --latency \
     -s "$(lua_path "$script")" "$base" > "$file"
   line=$(grep RESULT "$file")
-  local non2xx rps p50 p99 errs
-  non2xx=$(awk '/Non-2xx/ {print $NF}' "$file"); non2xx=${non2xx:-0}
-  rps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<< "$line")
-  p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<< "$line")
-  p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<< "$line")
-  errs=$(sed -E 's/.*err_connect=([0-9]+) err_read=([0-9]+) err_write=([0-9]+) err_status=([0-9]+) err_timeout=([0-9]+).*/\1+\2+\3+\4+\5/' <<< "$line" | bc)
-  echo "$rps $p50 $p99 $errs $non2xx"
+  NON2XX=$(awk '/Non-2xx/ {print $NF}' "$file"); NON2XX=${NON2XX:-0}
+  RPS=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<< "$line")
+  P50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<< "$line")
+  P99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<< "$line")
+  ERRS=$(sed -E 's/.*err_connect=([0-9]+) err_read=([0-9]+) err_write=([0-9]+) err_status=([0-9]+) err_timeout=([0-9]+).*/\1+\2+\3+\4+\5/' <<< "$line" | bc)
 }
 warm() { # SCENARIO...
   local s base script
@@ -211,8 +209,8 @@ measure() {
   local rep s
   for rep in $(seq 1 "$REPS"); do
     for s in "$@"; do
-      read -r rps p50 p99 errs non2xx <<< "$(wrk_run "$s" "$CONNS" "$DURATION" "$OUT/$s.rep$rep.txt")"
-      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$s" "$rep" "$rps" "$p50" "$p99" "$errs" "$non2xx" | tee -a "$tsv"
+      wrk_run "$s" "$CONNS" "$DURATION" "$OUT/$s.rep$rep.txt"
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$s" "$rep" "$RPS" "$P50" "$P99" "$ERRS" "$NON2XX" | tee -a "$tsv"
       sleep 2
     done
   done
@@ -262,9 +260,9 @@ declare -A SWEEP_NAME=([cc-l1]=catalog-cache [floor-id]=actix-floor [express-id]
 printf "server\tconns\trps\tp50_us\tp99_us\terrors\tnon2xx\n" > "$OUT/sweep.tsv"
 for c in $SWEEP_CONNS; do
   for s in cc-l1 floor-id express-id; do
-    read -r rps p50 p99 errs non2xx <<< "$(wrk_run "$s" "$c" "$SWEEP_DURATION" "$OUT/sweep-$s.c$c.txt")"
-    printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "${SWEEP_NAME[$s]}" "$c" "$rps" "$p50" "$p99" "$errs" "$non2xx" | tee -a "$OUT/sweep.tsv"
-    printf "%s\t%s\t%s\t%s\n" "$c" "$rps" "$p50" "$p99" >> "$OUT/sweep-${SWEEP_NAME[$s]}.tsv"
+    wrk_run "$s" "$c" "$SWEEP_DURATION" "$OUT/sweep-$s.c$c.txt"
+    printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "${SWEEP_NAME[$s]}" "$c" "$RPS" "$P50" "$P99" "$ERRS" "$NON2XX" | tee -a "$OUT/sweep.tsv"
+    printf "%s\t%s\t%s\t%s\n" "$c" "$RPS" "$P50" "$P99" >> "$OUT/sweep-${SWEEP_NAME[$s]}.tsv"
     sleep 1
   done
 done
@@ -365,6 +363,6 @@ cat "$OUT/jobs.md"
 section "report"
 printf "total\t%s\n" $((SECONDS - T_START)) >> "$OUT/timings.tsv"
 mkdir -p "$(dirname "$REPORT")"
-cp "$OUT/$PLOT_NAME" "$(dirname "$REPORT")/$PLOT_NAME"
+[ "$(realpath "$OUT")" = "$(realpath "$(dirname "$REPORT")")" ] || cp "$OUT/$PLOT_NAME" "$(dirname "$REPORT")/$PLOT_NAME"
 bench/report/assemble.sh "$OUT" docs/PERFORMANCE.md "$REPORT" "$NOTE" "$LOAD_BEFORE"
 echo "report: $REPORT (plot: $(dirname "$REPORT")/$PLOT_NAME; raw output: $OUT)"
