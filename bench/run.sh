@@ -227,7 +227,7 @@ medians_table() {
       NR == int((n + 1) / 2) { printf "| %s | %.0f | %s | %s | %s | %s |\n", $1, $3, $4, $5, $6, $7 }'
   done
 }
-ratio() { echo "scale=$3; $1 / $2" | bc; }
+ratio() { echo "scale=$3; $1 / $2" | bc | sed "s/^\./0./"; }
 
 section "warm-up ($WARMUP each, -c16)"
 warm "${ORDER[@]}"

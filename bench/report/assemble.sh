@@ -7,7 +7,7 @@ set -euo pipefail
 out=$1; template=$2; report=$3; note=${4:-}; load_before=${5:-}
 begin='<!-- generated:begin -->'; end='<!-- generated:end -->'
 for marker in "$begin" "$end"; do
-  [ "$(grep -cF -- "$marker" "$template")" = 1 ] || { echo "$template: needs exactly one line $marker" >&2; exit 1; }
+  [ "$(grep -cxF -- "$marker" "$template")" = 1 ] || { echo "$template: needs exactly one line $marker" >&2; exit 1; }
 done
 total=$(awk -F'\t' '$1 == "total" {print $2}' "$out/timings.tsv")
 generated=$(mktemp)
@@ -33,13 +33,13 @@ section() { # TITLE FILE
   echo "### Invalidation propagation between instances"
   echo
   echo "\`bench/propagation\`: for each write, B (\`cc\`, port 8090) is read until the product comes"
-  echo "from its L1 (one kept-alive connection, so always the same worker's L1); then A"
-  echo "(\`cc-writer\`, 8094, same database and Redis prefix) takes \`PUT /api/products/{id}\`; the clock"
-  echo "starts when A answers (the write has committed) and stops at the first answer of B with"
-  echo "another ETag, B being polled on that connection with no pause (resolution: one poll's"
-  echo "round trip). Products 9801..10000 in turn; no peer runs this: express-seed keeps no"
-  echo "in-process cache (its only cache, in Redis, is deleted before its PUT answers) and the"
-  echo "actix floor takes no writes."
+  echo "from its L1 (one kept-alive connection, so always the same worker's L1); then B is"
+  echo "polled on that connection with no pause while A (\`cc-writer\`, 8094, same database and"
+  echo "Redis prefix) takes \`PUT /api/products/{id}\` on another. The sample is B's first answer"
+  echo "with another ETag, timed from A's answer (the write has committed) and from the PUT's"
+  echo "send; the resolution is one poll's round trip. Products 9801..10000 in turn. No peer"
+  echo "runs this: express-seed keeps no in-process cache (its only cache, in Redis, is deleted"
+  echo "before its PUT answers) and the actix floor takes no writes."
   echo
   if [ -s "$out/propagation.md" ]; then cat "$out/propagation.md"; else echo "not run (the run stopped before this part)"; fi
   section "WebSocket fan-out (\`bench/ws.sh\`)" "$out/ws.md"

@@ -10,10 +10,13 @@ if [ -z "$line" ]; then
   exit 0
 fi
 get() { sed -E "s/.* $1=([^ ]+).*/\1/" <<< " ${line#RESULT }"; }
-ms() { if [ "$1" = NA ]; then echo NA; else echo "scale=2; $1 / 1000" | bc | sed 's/^\./0./'; fi; }
-echo "| writes | reached B | p50 | p99 | max | seen at B's first poll | old version from below L1 | not reached in time |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
-echo "| $(get writes) | $(get propagated) | $(ms "$(get p50_us)") ms | $(ms "$(get p99_us)") ms | $(ms "$(get max_us)") ms | $(get at_first_poll) | $(get old_not_from_l1) | $(get timed_out) |"
+ms() { if [ "$1" = NA ]; then echo NA; else printf '%.2f ms' "$(echo "scale=3; $1 / 1000" | bc)"; fi; }
+echo "| clock starts at | p50 | p99 | max | min |"
+echo "|---|---:|---:|---:|---:|"
+echo "| A's answer to the PUT (the commit) | $(ms "$(get p50_us)") | $(ms "$(get p99_us)") | $(ms "$(get max_us)") | $(ms "$(get min_us)") |"
+echo "| the PUT's send | $(ms "$(get send_p50_us)") | $(ms "$(get send_p99_us)") | $(ms "$(get send_max_us)") | |"
 echo
-echo "Polls of B in total: $(get polls) (exit status $rc; 0 means every write reached B in time and B"
-echo "never served the old version from below L1 after the commit)."
+echo "$(get writes) writes, $(get propagated) seen on B; $(get before_answer) of them before A's answer reached the"
+echo "client (a negative time: B had dropped its L1 entry before the PUT's answer arrived);"
+echo "old version served from below L1 after the commit: $(get old_not_from_l1) times (must be 0); not"
+echo "reached within the tool's time limit: $(get timed_out); polls of B: $(get polls); exit status $rc."

@@ -4,13 +4,15 @@
 //! For each of `--writes` writes, one after the other:
 //! 1. read the product on B until it comes from B's L1 (`X-Cache: HIT-L1`), remembering
 //!    its ETag (the old version);
-//! 2. `PUT` a new stock on A; the clock starts when A answers (the write has committed);
-//! 3. poll B on the same connection, with no pause, until its ETag is no longer the old
-//!    one: the elapsed time is the sample (the resolution is one poll's round trip).
+//! 2. start polling B on that same connection with no pause, and meanwhile `PUT` a new
+//!    stock on A (another connection);
+//! 3. the sample is the time of B's first answer with another ETag, measured from A's
+//!    answer (the commit; negative when B dropped the old version before the answer
+//!    reached us) and from the PUT's send. The resolution is one poll's round trip.
 //!
-//! Prints one `RESULT` line (p50/p99/max in µs, and counts) for bench/run.sh; exits 3 when
+//! Prints one `RESULT` line (percentiles in µs, and counts) for bench/run.sh; exits 3 when
 //! a write never reached B within `--write-timeout-ms`, or B served the old version from
-//! below L1 after the commit, or a new version other than the written one.
+//! below L1 after the commit.
 
 // Tests may unwrap: a failure there is the assertion.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -28,7 +30,7 @@ mod stats;
 
 use args::Args;
 use probe::{Reader, Writer};
-use stats::Summary;
+use stats::{Sample, Summary};
 
 /// Stock values written: far above the seeded ones, one per write, so every write changes
 /// the row.
@@ -61,6 +63,14 @@ async fn main() -> ExitCode {
     }
 }
 
+/// What polling B found for one write.
+struct Poll {
+    /// When B first answered with another ETag, and that ETag; None on timeout.
+    seen: Option<(Instant, String)>,
+    /// (answer time, came from L1) of every poll that still returned the old version.
+    old: Vec<(Instant, bool)>,
+}
+
 async fn run(args: &Args) -> Result<Summary> {
     let reader = Reader::new(&args.read_url)?;
     let writer = Writer::new(&args.write_url, &args.admin_token)?;
@@ -68,7 +78,7 @@ async fn run(args: &Args) -> Result<Summary> {
         Some(path) => {
             let mut file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            writeln!(file, "write\tid\tlatency_us\tpolls")?;
+            writeln!(file, "write\tid\tfrom_answer_us\tfrom_send_us\tpolls")?;
             Some(file)
         }
         None => None,
@@ -77,44 +87,62 @@ async fn run(args: &Args) -> Result<Summary> {
     for n in 0..args.writes {
         let id = args.id_of(n);
         let old = reader.warm(id).await?;
-        let new_etag = writer.set_stock(id, STOCK_BASE + n as u64).await?;
-        if new_etag == old.etag {
-            bail!("write {n}: product {id} kept its ETag {new_etag} after a PUT");
-        }
-        let committed = Instant::now();
-        let mut polls = 0u64;
-        let latency = loop {
-            let read = reader.get(id).await?;
-            polls += 1;
-            if read.etag != old.etag {
-                if read.etag != new_etag {
-                    bail!(
-                        "write {n}: B served {} for product {id}, expected {new_etag}",
-                        read.etag
-                    );
-                }
-                break Some(committed.elapsed());
-            }
-            if !read.from_l1() {
-                summary.old_not_from_l1 += 1;
-            }
-            if committed.elapsed() > args.write_timeout() {
-                break None;
-            }
+        let sent = Instant::now();
+        let write = async {
+            let etag = writer.set_stock(id, STOCK_BASE + n as u64).await;
+            (etag, Instant::now())
         };
-        summary.polls += polls;
-        match latency {
-            Some(latency) => {
-                summary.record(latency);
-                if polls == 1 {
-                    summary.at_first_poll += 1;
-                }
-                if let Some(file) = samples.as_mut() {
-                    writeln!(file, "{n}\t{id}\t{}\t{polls}", latency.as_micros())?;
-                }
-            }
-            None => summary.timed_out += 1,
+        let (poll, (new_etag, answered)) =
+            tokio::join!(poll_until_changed(&reader, id, &old.etag, args), write);
+        let (poll, new_etag) = (poll?, new_etag?);
+        summary.polls += poll.old.len() as u64 + u64::from(poll.seen.is_some());
+        summary.old_not_from_l1 += poll
+            .old
+            .iter()
+            .filter(|(at, from_l1)| *at > answered && !from_l1)
+            .count();
+        let Some((seen, etag)) = poll.seen else {
+            summary.timed_out += 1;
+            continue;
+        };
+        if etag != new_etag {
+            bail!("write {n}: B served {etag} for product {id}, A committed {new_etag}");
+        }
+        let sample = Sample {
+            sent,
+            answered,
+            seen,
+        };
+        summary.record(&sample);
+        if let Some(file) = samples.as_mut() {
+            writeln!(
+                file,
+                "{n}\t{id}\t{}\t{}\t{}",
+                sample.from_answer_us(),
+                sample.from_send_us(),
+                poll.old.len() + 1
+            )?;
         }
     }
     Ok(summary)
+}
+
+/// Reads product `id` on B with no pause until its ETag is not `old`, for at most
+/// `--write-timeout-ms`.
+async fn poll_until_changed(reader: &Reader, id: u64, old: &str, args: &Args) -> Result<Poll> {
+    let start = Instant::now();
+    let mut poll = Poll {
+        seen: None,
+        old: Vec::new(),
+    };
+    while start.elapsed() < args.write_timeout() {
+        let read = reader.get(id).await?;
+        let at = Instant::now();
+        if read.etag != old {
+            poll.seen = Some((at, read.etag));
+            break;
+        }
+        poll.old.push((at, read.from_l1()));
+    }
+    Ok(poll)
 }
