@@ -56,8 +56,15 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # Bookkeeping: every command that matters goes through `run`, which records it for the
 # report's command list; `section` times each part.
 COMMANDS="$OUT/commands.txt"; : > "$COMMANDS"
-run() { printf '%s\n' "$*" >> "$COMMANDS"; "$@"; }
-note_cmd() { printf '%s\n' "$*" >> "$COMMANDS"; }
+note_cmd() { # the command line, each word quoted for the shell where it needs it
+  local word line=""
+  for word in "$@"; do
+    if [[ -z $word || $word =~ [^A-Za-z0-9_./:=@%+,-] ]]; then line+="'${word//\'/\'\\\'\'}' "; else line+="$word "; fi
+  done
+  printf '%s\n' "${line% }" >> "$COMMANDS"
+}
+run() { note_cmd "$@"; "$@"; }
+# Servers run in the background (`&`) with their output in $OUT/<name>.log.
 T_SECTION=$SECONDS; SECTION=""
 section() {
   [ -n "$SECTION" ] && printf "%s\t%s\n" "$SECTION" $((SECONDS - T_SECTION)) >> "$OUT/timings.tsv"
@@ -113,10 +120,10 @@ if [ ! -d "$PEERS" ]; then cp -r "$SHARED_PEERS" "$PEERS"; chmod -R u+w "$PEERS"
 (cd "$PEERS/actix-floor" && cargo build --release --quiet)
 redis-cli --scan --pattern 'rate:*' | xargs -r redis-cli del >/dev/null
 declare -A PEER_PID=()
-note_cmd "PORT=3000 RATE_LIMIT_MAX=100000000 $PEERS/express-seed/run.sh &"
+note_cmd env PORT=3000 RATE_LIMIT_MAX=100000000 "$PEERS/express-seed/run.sh"
 PORT=3000 RATE_LIMIT_MAX=100000000 "$PEERS/express-seed/run.sh" > "$OUT/express-seed.log" 2>&1 &
 PIDS+=($!); PEER_PID[express-seed]=$!
-note_cmd "PORT=3100 $PEERS/actix-floor/run.sh &"
+note_cmd env PORT=3100 "$PEERS/actix-floor/run.sh"
 PORT=3100 "$PEERS/actix-floor/run.sh" > "$OUT/actix-floor.log" 2>&1 &
 PIDS+=($!); PEER_PID[actix-floor]=$!
 
@@ -138,7 +145,7 @@ redis-cli --scan --pattern 'ccbench*' | xargs -r redis-cli del >/dev/null
 declare -A PID_OF=()
 start_cc() { # NAME PORT PREFIX extra env...
   local name=$1 port=$2 prefix=$3; shift 3
-  note_cmd "PORT=$port REDIS_PREFIX=$prefix APP__RATE_LIMIT__ENABLED=false APP__SEED__DEMO_PRODUCTS=0 $* $BIN serve &"
+  note_cmd env PORT="$port" REDIS_PREFIX="$prefix" APP__RATE_LIMIT__ENABLED=false APP__SEED__DEMO_PRODUCTS=0 "$@" $BIN serve
   env PORT="$port" REDIS_PREFIX="$prefix" APP__RATE_LIMIT__ENABLED=false APP__SEED__DEMO_PRODUCTS=0 "$@" $BIN serve > "$OUT/$name.log" 2>&1 &
   PIDS+=($!); PID_OF[$name]=$!
 }
@@ -154,7 +161,7 @@ LIMITED_CONFIG="$WORK/config-limited"
 mkdir -p "$LIMITED_CONFIG"; cp config/*.toml "$LIMITED_CONFIG/"
 sed -i 's/^trusted_proxies = \[\]/trusted_proxies = ["127.0.0.1", "::1"]/' "$LIMITED_CONFIG/default.toml"
 grep -q '^trusted_proxies = \["127.0.0.1"' "$LIMITED_CONFIG/default.toml"
-note_cmd "# config/*.toml copied to <dir>, rate_limit.trusted_proxies = [\"127.0.0.1\", \"::1\"] in its default.toml"
+echo "# config/*.toml copied to \$WORK/config-limited, with rate_limit.trusted_proxies = [\"127.0.0.1\", \"::1\"]" >> "$COMMANDS"
 start_cc cc-limited 8093 ccbench4: APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$LIMITED_CONFIG"
 # The propagation writer: a second instance on cc's Redis prefix (so it shares cc's L2 and
 # invalidation channel) and the same database.
@@ -319,7 +326,7 @@ run timeout 600 target/release/propagation --write-url http://127.0.0.1:8094 --r
   --writes "$WRITES" --first-id 9801 --ids 200 --samples "$OUT/propagation.tsv" \
   > "$OUT/propagation.txt" 2>&1 || PROP_RC=$?
 cat "$OUT/propagation.txt"
-bench/report/propagation.sh "$OUT/propagation.txt" "$PROP_RC" | tee "$OUT/propagation.md"
+bench/report/propagation.sh "$OUT/propagation.txt" "$PROP_RC" "$OUT/cc-writer.log" "$OUT/cc.log" | tee "$OUT/propagation.md"
 
 section "memory"
 rss_row() { # LABEL PID
