@@ -30,6 +30,7 @@
 # Env: DURATION (10s) CONNS (64) THREADS (1) REPS (3) WARMUP (5s) PEERS (/tmp/peers)
 #      SWEEP_CONNS ("1 16 64 256") SWEEP_DURATION (DURATION) WRITES (200)
 #      REPORT (docs/PERFORMANCE.md) NOTE (a line printed at the top of the report) OUT
+#      WS_REPS (2) JOBS_REPS (3): repetitions of bench/ws.sh and bench/jobs.sh
 #      QUICK=1: one repetition, 1 s warm-ups, the smallest ws/jobs runs (to check the script)
 # Installs wrk, gnuplot-nox, bc and nginx-light with apt-get when missing. Needs cargo,
 # node/npm, curl, redis-cli, psql, python3, PostgreSQL and Redis on 127.0.0.1.
@@ -44,6 +45,9 @@ if [ "$QUICK" = 1 ]; then REPS="${REPS:-1}"; WARMUP="${WARMUP:-1s}"; else REPS="
 PEERS="${PEERS:-/tmp/peers}"
 SWEEP_CONNS="${SWEEP_CONNS:-1 16 64 256}"; SWEEP_DURATION="${SWEEP_DURATION:-$DURATION}"
 WRITES="${WRITES:-200}"
+# The other benchmarks' repetitions (their own defaults), set here so this script's REPS
+# does not leak into them through the environment.
+if [ "$QUICK" = 1 ]; then WS_REPS=1; JOBS_REPS=1; else WS_REPS="${WS_REPS:-2}"; JOBS_REPS="${JOBS_REPS:-3}"; fi
 REPORT="${REPORT:-docs/PERFORMANCE.md}"; NOTE="${NOTE:-}"
 OUT="${OUT:-bench/results/latest}"
 SHARED_PEERS="${SHARED_PEERS:-$ROOT/../shared/peers}"
@@ -344,8 +348,8 @@ stop_servers
 # The other helpers' benchmarks start their own servers; each gets a bounded time.
 section "WebSocket fan-out (bench/ws.sh)"
 if [ -x bench/ws.sh ]; then
-  WS_ENV=(OUT="$OUT/ws" NOTE="$NOTE")
-  [ "$QUICK" = 1 ] && WS_ENV+=(SIZES=100 REPS=1 UPDATES=10)
+  WS_ENV=(OUT="$OUT/ws" NOTE="$NOTE" REPS="$WS_REPS")
+  [ "$QUICK" = 1 ] && WS_ENV+=(SIZES=100 UPDATES=10)
   rc=0; run timeout 1200 env "${WS_ENV[@]}" bench/ws.sh > "$OUT/ws.txt" 2>&1 || rc=$?
   bench/report/include.sh bench/ws.sh "$OUT/ws/summary.md" "$rc" "$OUT/ws.txt" > "$OUT/ws.md"
 else
@@ -357,8 +361,8 @@ section "queue throughput (bench/jobs.sh)"
 JOBS_SCRIPT=""
 for candidate in bench/jobs.sh bench/jobs/run.sh; do [ -x "$candidate" ] && { JOBS_SCRIPT=$candidate; break; }; done
 if [ -n "$JOBS_SCRIPT" ]; then
-  JOBS_ENV=(OUT="$OUT/jobs")
-  [ "$QUICK" = 1 ] && JOBS_ENV+=(JOBS=1000 REPS=1)
+  JOBS_ENV=(OUT="$OUT/jobs" REPS="$JOBS_REPS")
+  [ "$QUICK" = 1 ] && JOBS_ENV+=(JOBS=1000)
   rc=0; run timeout 1200 env "${JOBS_ENV[@]}" "$JOBS_SCRIPT" > "$OUT/jobs.txt" 2>&1 || rc=$?
   bench/report/include.sh "$JOBS_SCRIPT" "$OUT/jobs/summary.md" "$rc" "$OUT/jobs.txt" > "$OUT/jobs.md"
 else

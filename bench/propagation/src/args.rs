@@ -29,7 +29,7 @@ pub struct Args {
     #[arg(long, default_value_t = 200)]
     pub ids: u64,
     /// How long one write may take to reach B before it counts as not propagated.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 10000)]
     pub write_timeout_ms: u64,
     /// Bound of the whole run.
     #[arg(long, default_value_t = 300)]
