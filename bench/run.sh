@@ -3,7 +3,8 @@
 # `<!-- generated:begin -->` and `<!-- generated:end -->`; the hand-written analysis
 # around it stays) from one run, with the machine, the date and every command it ran.
 #
-#   bench/run.sh                                   # ~20 minutes; writes bench/results/latest/ and docs/PERFORMANCE.md
+#   bench/run.sh            # ~12 minutes of its own on an idle machine, plus bench/ws.sh and bench/jobs.sh;
+#                           # writes bench/results/latest/ and docs/PERFORMANCE.md
 #   DURATION=2s QUICK=1 REPORT=/tmp/p/PERFORMANCE.md bench/run.sh   # a check that every part works (~5 minutes)
 #
 # catalog-cache against the benchmark peers (../shared/peers: the actix-web floor and the
