@@ -89,7 +89,11 @@ stop_servers() {
   PIDS=()
 }
 WORK=$(mktemp -d)
-cleanup() { stop_servers; rm -rf "$WORK"; }
+cleanup() {
+  stop_servers
+  redis-cli --scan --pattern 'ccbench*' | xargs -r redis-cli del >/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 wait_ready() { # URL NAME
