@@ -118,8 +118,8 @@ async fn run(args: &Args) -> Result<Summary> {
             writeln!(
                 file,
                 "{n}\t{id}\t{}\t{}\t{}",
-                sample.from_answer_us(),
-                sample.from_send_us(),
+                sample.since_answer_us(),
+                sample.since_send_us(),
                 poll.old.len() + 1
             )?;
         }
@@ -142,7 +142,7 @@ async fn poll_until_changed(reader: &Reader, id: u64, old: &str, args: &Args) ->
             poll.seen = Some((at, read.etag));
             break;
         }
-        poll.old.push((at, read.from_l1()));
+        poll.old.push((at, read.served_by_l1()));
     }
     Ok(poll)
 }

@@ -13,7 +13,7 @@ pub struct Read {
 }
 
 impl Read {
-    pub fn from_l1(&self) -> bool {
+    pub fn served_by_l1(&self) -> bool {
         self.x_cache == "HIT-L1"
     }
 }
@@ -79,7 +79,7 @@ impl Reader {
     pub async fn warm(&self, id: u64) -> Result<Read> {
         for _ in 0..20 {
             let read = self.get(id).await?;
-            if read.from_l1() {
+            if read.served_by_l1() {
                 return Ok(read);
             }
         }
@@ -149,9 +149,9 @@ mod tests {
             etag: etag_of(1, 1),
             x_cache: x.into(),
         };
-        assert!(read("HIT-L1").from_l1());
+        assert!(read("HIT-L1").served_by_l1());
         for other in ["HIT-L2", "MISS", "STALE"] {
-            assert!(!read(other).from_l1());
+            assert!(!read(other).served_by_l1());
         }
     }
 }

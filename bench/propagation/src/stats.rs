@@ -14,7 +14,7 @@ pub struct Sample {
 impl Sample {
     /// From A's answer (the commit) to B's first new answer, µs; negative when B had
     /// already dropped the old version before A's answer reached the client.
-    pub fn from_answer_us(&self) -> i64 {
+    pub fn since_answer_us(&self) -> i64 {
         if self.seen >= self.answered {
             micros(self.seen - self.answered)
         } else {
@@ -23,7 +23,7 @@ impl Sample {
     }
 
     /// From sending the PUT to B's first new answer, µs (never negative).
-    pub fn from_send_us(&self) -> i64 {
+    pub fn since_send_us(&self) -> i64 {
         micros(self.seen.saturating_duration_since(self.sent))
     }
 }
@@ -51,8 +51,8 @@ pub struct Summary {
 
 impl Summary {
     pub fn record(&mut self, sample: &Sample) {
-        self.from_answer_us.push(sample.from_answer_us());
-        self.from_send_us.push(sample.from_send_us());
+        self.from_answer_us.push(sample.since_answer_us());
+        self.from_send_us.push(sample.since_send_us());
     }
 
     /// Writes whose new version B served before A's answer arrived.
@@ -128,8 +128,8 @@ mod tests {
             answered,
             seen,
         };
-        assert_eq!(sample.from_answer_us(), -200);
-        assert_eq!(sample.from_send_us(), 300);
+        assert_eq!(sample.since_answer_us(), -200);
+        assert_eq!(sample.since_send_us(), 300);
     }
 
     #[test]
