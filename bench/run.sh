@@ -31,7 +31,7 @@
 # Env: DURATION (10s) CONNS (64) THREADS (1) REPS (3) WARMUP (5s) PEERS (/tmp/peers)
 #      SWEEP_CONNS ("1 16 64 256") SWEEP_DURATION (DURATION) WRITES (200)
 #      REPORT (docs/PERFORMANCE.md) NOTE (a line printed at the top of the report) OUT
-#      WS_REPS (2) JOBS_REPS (3): repetitions of bench/ws.sh and bench/jobs.sh
+#      WS_REPS (1) JOBS_REPS (3): repetitions of bench/ws.sh and bench/jobs.sh
 #      QUICK=1: one repetition, 1 s warm-ups, the smallest ws/jobs runs (to check the script)
 # Installs wrk, gnuplot-nox, bc and nginx-light with apt-get when missing. Needs cargo,
 # node/npm, curl, redis-cli, psql, python3, PostgreSQL and Redis on 127.0.0.1.
@@ -48,7 +48,7 @@ SWEEP_CONNS="${SWEEP_CONNS:-1 16 64 256}"; SWEEP_DURATION="${SWEEP_DURATION:-$DU
 WRITES="${WRITES:-200}"
 # The other benchmarks' repetitions (their own defaults), set here so this script's REPS
 # does not leak into them through the environment.
-if [ "$QUICK" = 1 ]; then WS_REPS=1; JOBS_REPS=1; else WS_REPS="${WS_REPS:-2}"; JOBS_REPS="${JOBS_REPS:-3}"; fi
+if [ "$QUICK" = 1 ]; then WS_REPS=1; JOBS_REPS=1; else WS_REPS="${WS_REPS:-1}"; JOBS_REPS="${JOBS_REPS:-3}"; fi
 REPORT="${REPORT:-docs/PERFORMANCE.md}"; NOTE="${NOTE:-}"
 OUT="${OUT:-bench/results/latest}"
 SHARED_PEERS="${SHARED_PEERS:-$ROOT/../shared/peers}"

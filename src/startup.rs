@@ -36,6 +36,8 @@ use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
 use crate::state::AppState;
+use crate::ws::shutdown::{Shutdown, Stopper};
+use crate::ws::{Admission, Hub};
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -44,6 +46,10 @@ pub struct Application {
     db: DbPool,
     cache: Cache,
     product_events: tokio::sync::broadcast::Sender<ProductEvent>,
+    ws_hub: actix::Addr<Hub>,
+    ws_admission: Admission,
+    stopper: Stopper,
+    shutdown_timeout: std::time::Duration,
     /// Publishes this instance's snapshot for `/admin/metrics/cluster`; stopped with the
     /// server.
     snapshot_publisher: crate::metrics::cluster::SnapshotPublisher,
@@ -81,6 +87,9 @@ impl Application {
         };
         let (product_events, _) = tokio::sync::broadcast::channel(BROADCAST_CAPACITY);
         let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size);
+        // Told each time the subscriber (re)subscribes, so the hub can mend what its
+        // clients missed meanwhile.
+        let reconnected = std::sync::Arc::new(tokio::sync::Notify::new());
         Subscriber::new(
             cache.clone(),
             origin,
@@ -88,9 +97,12 @@ impl Application {
             product_events.clone(),
             publisher.clone(),
         )
+        .on_reconnect(reconnected.clone())
         .start();
         // One hub per instance, fed from the broadcast by one forwarding task.
-        let ws_hub = crate::ws::hub::start(&product_events);
+        let ws_hub = crate::ws::hub::start(&product_events, reconnected, redis.clone());
+        let ws_admission =
+            Admission::from_settings(&settings).context("the WebSocket connection caps")?;
         let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
@@ -115,7 +127,8 @@ impl Application {
             rate_limit: limiter,
             products,
             product_events: product_events.clone(),
-            ws_hub,
+            ws_hub: ws_hub.clone(),
+            ws_admission: ws_admission.clone(),
             instance,
             // The job queues plug in here (see `metrics::queues`).
             queues: std::sync::Arc::new(NoQueues),
@@ -151,6 +164,8 @@ impl Application {
         .listen(listener)?
         .workers(workers)
         .shutdown_timeout(shutdown_timeout)
+        // SIGINT/SIGTERM are handled in `run_until_stopped`, WebSockets first.
+        .disable_signals()
         .run();
         tracing::info!(port, workers, "listening");
         // In the background, bounded in time: readiness does not wait for it.
@@ -164,6 +179,10 @@ impl Application {
             db,
             cache: test_cache,
             product_events,
+            ws_hub,
+            ws_admission,
+            stopper: Stopper::new(),
+            shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
             snapshot_publisher,
         })
     }
@@ -180,15 +199,31 @@ impl Application {
         self.product_events.subscribe()
     }
 
+    /// Stops the running application as SIGTERM would (WebSockets closed with 1001, then
+    /// a graceful HTTP stop).
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
     /// The port actually bound (useful when configured as 0).
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM: stops accepting, lets in-flight requests finish
-    /// (up to the shutdown timeout), withdraws the instance's cluster snapshot, then
-    /// closes the pool.
+    /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): closes every WebSocket with
+    /// 1001, stops accepting, lets in-flight requests finish (up to the shutdown timeout
+    /// for each step), withdraws the instance's cluster snapshot, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        actix_rt::spawn(
+            Shutdown {
+                stopper: self.stopper,
+                hub: self.ws_hub,
+                admission: self.ws_admission,
+                server: self.server.handle(),
+                timeout: self.shutdown_timeout,
+            }
+            .run(),
+        );
         let result = self.server.await;
         self.snapshot_publisher.stop().await;
         self.db.close();

@@ -13,7 +13,7 @@ use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
-use crate::ws::Hub;
+use crate::ws::{Admission, Hub};
 
 /// What every handler can reach, shared by all workers.
 pub struct AppState {
@@ -34,6 +34,8 @@ pub struct AppState {
     pub product_events: tokio::sync::broadcast::Sender<ProductEvent>,
     /// This instance's WebSocket hub (topic → connections).
     pub ws_hub: actix::Addr<Hub>,
+    /// This instance's open WebSockets, capped per client address and in total.
+    pub ws_admission: Admission,
     /// This instance's id, start time and version.
     pub instance: InstanceInfo,
     /// The job queues' figures for the metrics (`NoQueues` until the queue is wired in).

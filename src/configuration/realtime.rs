@@ -1,11 +1,12 @@
 //! Product events and WebSocket clients: how much history a reconnecting client can
-//! replay, and how often a silent client is checked.
+//! replay, how often a silent client is checked, and what one client (and all of them)
+//! may cost the instance.
 
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
 
-/// Product events and their history.
+/// Product events, their history and the WebSocket endpoint's limits.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RealtimeSettings {
     /// Product events kept in the Redis stream `{prefix}product:history` for replay by
@@ -14,6 +15,17 @@ pub struct RealtimeSettings {
     /// The server pings each WebSocket client this often; a client silent for three
     /// intervals is closed.
     pub ping_interval_secs: u64,
+    /// Open WebSockets on this instance; the next handshake gets 503.
+    pub max_connections: usize,
+    /// Open WebSockets per client address (the rate limiter's identity: trusted proxies,
+    /// IPv6 grouped by network); the next handshake from it gets 429.
+    pub max_connections_per_ip: usize,
+    /// The largest frame a client may send; a larger one closes the socket with 1009.
+    pub max_frame_bytes: usize,
+    /// Refused frames a client may send before it is closed with 1008.
+    pub max_bad_frames: u32,
+    /// Frames queued for one client; a client that lets it fill is closed with 1013.
+    pub client_queue_size: usize,
 }
 
 impl Default for RealtimeSettings {
@@ -21,6 +33,11 @@ impl Default for RealtimeSettings {
         RealtimeSettings {
             history_size: 10_000,
             ping_interval_secs: 10,
+            max_connections: 20_000,
+            max_connections_per_ip: 200,
+            max_frame_bytes: 64 * 1024,
+            max_bad_frames: 20,
+            client_queue_size: 256,
         }
     }
 }
@@ -35,11 +52,55 @@ impl RealtimeSettings {
         if !(1..=3600).contains(&self.ping_interval_secs) {
             return invalid("realtime.ping_interval_secs", "must be in 1..=3600");
         }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("realtime.max_connections", "must be in 1..=1000000");
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_ip) {
+            return invalid(
+                "realtime.max_connections_per_ip",
+                "must be in 1..=realtime.max_connections",
+            );
+        }
+        // A subscribe naming a few topics must fit; a frame is held whole in memory.
+        if !(256..=16 * 1024 * 1024).contains(&self.max_frame_bytes) {
+            return invalid("realtime.max_frame_bytes", "must be in 256..=16777216");
+        }
+        if !(1..=10_000).contains(&self.max_bad_frames) {
+            return invalid("realtime.max_bad_frames", "must be in 1..=10000");
+        }
+        if !(1..=65_536).contains(&self.client_queue_size) {
+            return invalid("realtime.client_queue_size", "must be in 1..=65536");
+        }
         Ok(())
     }
 
     /// `ping_interval_secs` as a duration.
     pub fn ping_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.ping_interval_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(change: impl FnOnce(&mut RealtimeSettings)) -> String {
+        let mut settings = RealtimeSettings::default();
+        change(&mut settings);
+        settings.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_each_limit_is_checked() {
+        assert!(RealtimeSettings::default().validate().is_ok());
+        assert!(refused(|s| s.max_connections = 0).contains("max_connections"));
+        let err = refused(|s| {
+            s.max_connections = 10;
+            s.max_connections_per_ip = 11;
+        });
+        assert!(err.contains("max_connections_per_ip"), "{err}");
+        assert!(refused(|s| s.max_frame_bytes = 100).contains("max_frame_bytes"));
+        assert!(refused(|s| s.max_bad_frames = 0).contains("max_bad_frames"));
+        assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
     }
 }

@@ -70,11 +70,13 @@ impl ProductWrites {
         drop(conn);
         // Both categories: a product that moved leaves one category's lists for another's.
         catalog::product_written(&self.cache, id, &[&before.category, &after.category]).await;
+        let previous_category = (before.category != after.category).then_some(before.category);
         let product = Product::from(after);
         let offset = self
             .events
             .publish(&ProductChange::Updated {
                 product: product.clone(),
+                previous_category,
             })
             .await;
         tracing::info!(

@@ -29,8 +29,18 @@ pub const BROADCAST_CAPACITY: usize = 1024;
 pub enum ProductChange {
     #[serde(rename = "product.created")]
     Created { product: Product },
+    /// `previous_category` (`previousCategory` on the wire) is set when the update moved
+    /// the product out of that category, so that category's subscribers hear of it too.
     #[serde(rename = "product.updated")]
-    Updated { product: Product },
+    Updated {
+        product: Product,
+        #[serde(
+            rename = "previousCategory",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        previous_category: Option<String>,
+    },
     #[serde(rename = "product.deleted")]
     Deleted { id: i64 },
     /// `missed` events of this instance were never published (Redis was unreachable):

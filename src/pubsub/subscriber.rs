@@ -21,7 +21,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use futures_util::StreamExt;
 use redis::aio::{PubSub, PubSubSink, PubSubStream};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 
 use super::product_events::UPDATES_CHANNEL;
 use super::sequence::{Seen, Sequences};
@@ -44,6 +44,9 @@ pub struct Ping {
 
 pub struct Subscriber {
     listener: Listener,
+    /// Told after each successful (re)subscription (the WebSocket hub mends its
+    /// clients' gap then).
+    reconnected: Option<Arc<Notify>>,
     ping: Ping,
     /// Announces product events lost to an outage, on the deferred-retry tick.
     gaps: ProductEvents,
@@ -72,9 +75,16 @@ impl Subscriber {
                 origin,
                 products,
             },
+            reconnected: None,
             ping,
             gaps,
         }
+    }
+
+    /// Tells `reconnected` each time the subscription is (re)made.
+    pub fn on_reconnect(mut self, reconnected: Arc<Notify>) -> Subscriber {
+        self.reconnected = Some(reconnected);
+        self
     }
 }
 
@@ -82,7 +92,8 @@ impl Actor for Subscriber {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.spawn(listen(self.listener.clone(), self.ping).into_actor(self));
+        let reconnected = self.reconnected.clone();
+        ctx.spawn(listen(self.listener.clone(), self.ping, reconnected).into_actor(self));
         ctx.run_interval(RETRY_DEFERRED, |actor, _| {
             let (cache, gaps) = (actor.listener.cache.clone(), actor.gaps.clone());
             actix_rt::spawn(async move {
@@ -93,7 +104,7 @@ impl Actor for Subscriber {
     }
 }
 
-async fn listen(listener: Listener, ping: Ping) {
+async fn listen(listener: Listener, ping: Ping, reconnected: Option<Arc<Notify>>) {
     let cache = &listener.cache;
     let keyspace = cache.redis().keyspace();
     let channels = [keyspace.channel(CHANNEL), keyspace.channel(UPDATES_CHANNEL)];
@@ -106,9 +117,12 @@ async fn listen(listener: Listener, ping: Ping) {
         sequences.reset();
         cache.resync().await;
         tracing::info!("subscribed to cache invalidations and product events");
+        if let Some(reconnected) = &reconnected {
+            reconnected.notify_one();
+        }
         let (sink, stream) = pubsub.split();
-        // Product events missed while disconnected are the hub's to recover (replay from
-        // the history by offset, or `resync`); the broadcast itself carries no gap marker.
+        // Product events missed while disconnected are the hub's to recover (told above:
+        // it replays from the history by offset, or sends `resync`).
         let reason = receive(&listener, &channels[1], sink, stream, ping, &mut sequences).await;
         tracing::warn!(reason, "pub/sub subscription lost; clearing L1");
         cache.clear_l1().await;

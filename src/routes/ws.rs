@@ -4,7 +4,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::ws::session;
+use crate::ws::admission::Refused;
+use crate::ws::session::{self, Limits};
+
+/// Seconds a client at its own cap is asked to wait: its sockets are long-lived, so a
+/// place rarely frees within a second.
+const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
 
 /// Live product events over WebSocket.
 ///
@@ -13,11 +18,18 @@ use crate::ws::session;
 /// [...]}`, `{"type":"ping"}`. Server: `subscribed`, `unsubscribed`, the product events
 /// (`product.created`/`product.updated` with `product`, `product.deleted` with `id`, each
 /// with `offset` and `ts`), `pong`, `resync`, `error` (`code`, `message`). A client whose
-/// queue is full is closed with 1013; after 20 refused frames, with 1008.
+/// queue (`realtime.client_queue_size`) is full is closed with 1013; a frame larger than
+/// `realtime.max_frame_bytes` closes it with 1009; after `realtime.max_bad_frames`
+/// refused frames, 1008; on server shutdown, 1001. An `update` of a product moved to
+/// another category carries `previousCategory` and reaches both categories' topics.
 #[utoipa::path(get, path = "/ws", tag = "realtime",
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake (no `Upgrade: websocket`, a bad key or version)", body = ErrorBody),
+        (status = 429, description = "This client address holds `realtime.max_connections_per_ip` sockets already (`rate_limited`, with `Retry-After`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        (status = 503, description = "This instance holds `realtime.max_connections` sockets already (`service_unavailable`, with `Retry-After`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn ws(
@@ -28,10 +40,23 @@ pub async fn ws(
     // actix-ws answers a failed handshake with an empty 400; clients get the JSON error.
     let (response, ws_session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
+    let client = state.ws_admission.client_of(&req);
+    // Refused after the handshake is parsed, so a malformed one is a 400 whatever the load;
+    // dropping the unused session and stream answers the error instead of 101.
+    let admitted = state.ws_admission.admit(&client).map_err(|refused| {
+        tracing::info!(%client, %refused, "WebSocket handshake refused");
+        match refused {
+            Refused::PerClient => ApiError::RateLimited {
+                retry_after: PER_CLIENT_RETRY_AFTER_SECS,
+            },
+            Refused::Total => ApiError::Unavailable("WebSocket capacity"),
+        }
+    })?;
     actix_rt::spawn(session::run(
         state.ws_hub.clone(),
         state.redis.clone(),
-        state.settings.realtime.ping_interval(),
+        Limits::from_settings(&state.settings.realtime),
+        admitted,
         ws_session,
         stream,
     ));

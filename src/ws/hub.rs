@@ -1,16 +1,29 @@
 //! The hub: one actor per instance that owns topic → connections and fans product
 //! events out. Each connection is a bounded queue; the hub never waits on a client.
+//!
+//! It also keeps its clients whole across a lost subscription: it notes the offset of
+//! every event it delivers (`continuity`), and when the subscriber reconnects, or an
+//! event arrives after a jump in offsets, it reads the missed events from the Redis
+//! history and delivers them first, in order (live events wait meanwhile, and those the
+//! replay already delivered are dropped). When the history cannot mend the gap, every
+//! client gets `resync`. On shutdown it tells every session to close with 1001.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message};
 use bytestring::ByteString;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::pubsub::product_events::ProductChange;
+use crate::pubsub::product_events::BROADCAST_CAPACITY;
 use crate::pubsub::ProductEvent;
-use crate::ws::protocol::{ServerMessage, Topic};
+use crate::redis_client::RedisClient;
+use crate::ws::continuity::Continuity;
+use crate::ws::protocol::Topic;
+
+mod fan_out;
+mod mend;
+#[cfg(test)]
+mod tests;
 
 /// Identifies one connection inside its instance.
 pub type ConnId = u64;
@@ -22,19 +35,34 @@ pub struct Outgoing {
     pub frame: ByteString,
 }
 
+/// Why the hub lets go of a connection; its session closes the socket accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Its queue overflowed: 1013 (try again later).
+    TooSlow,
+    /// The server is stopping: 1001 (going away).
+    Shutdown,
+}
+
 /// The hub's handle on one connection.
 struct Client {
     queue: mpsc::Sender<Outgoing>,
-    /// Told when the queue overflowed: the session closes the socket with 1013.
-    overflow: Arc<Notify>,
+    kick: oneshot::Sender<Kick>,
     topics: HashSet<Topic>,
 }
 
-/// Topic → connections, and every connection's queue.
-#[derive(Default)]
+/// Topic → connections, every connection's queue, and the delivered position.
 pub struct Hub {
     clients: HashMap<ConnId, Client>,
     topics: HashMap<Topic, HashSet<ConnId>>,
+    redis: RedisClient,
+    continuity: Continuity,
+    /// Live events held while a history read mends a gap; `None` when none is running.
+    held: Option<Vec<ProductEvent>>,
+    /// Bumped when a running history read is abandoned, so its late answer is ignored.
+    generation: u64,
+    /// Set by `Shutdown`: new connections are refused.
+    closing: bool,
     /// Clients dropped because their queue was full, since start-up.
     closed_slow: u64,
 }
@@ -43,13 +71,13 @@ impl Actor for Hub {
     type Context = Context<Self>;
 }
 
-/// A new connection and its outgoing queue.
+/// A new connection and its outgoing queue; `false` when the server is stopping.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Connect {
     pub id: ConnId,
     pub queue: mpsc::Sender<Outgoing>,
-    pub overflow: Arc<Notify>,
+    pub kick: oneshot::Sender<Kick>,
 }
 
 /// A connection went away.
@@ -85,17 +113,45 @@ pub struct Deliver(pub ProductEvent);
 #[rtype(result = "()")]
 pub struct Resync;
 
-impl Handler<Connect> for Hub {
-    type Result = ();
+/// The subscriber (re)connected: events published meanwhile may be missing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Recover;
 
-    /// Registers the connection with no topics.
-    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) {
+/// The server is stopping: close every socket with 1001 and accept no more. Answers how
+/// many sessions were told.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Shutdown;
+
+/// Asks for the hub's figures (for the metrics).
+#[derive(Message)]
+#[rtype(result = "HubStats")]
+pub struct Stats;
+
+/// Connections now, their topic subscriptions now, and slow clients dropped so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    pub connections: u64,
+    pub subscriptions: u64,
+    pub closed_slow: u64,
+}
+
+impl Handler<Connect> for Hub {
+    type Result = bool;
+
+    /// Registers the connection with no topics, unless the server is stopping.
+    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> bool {
+        if self.closing {
+            return false;
+        }
         let client = Client {
             queue: msg.queue,
-            overflow: msg.overflow,
+            kick: msg.kick,
             topics: HashSet::new(),
         };
         self.clients.insert(msg.id, client);
+        true
     }
 }
 
@@ -133,7 +189,7 @@ impl Handler<Unsubscribe> for Hub {
         };
         for topic in msg.topics {
             client.topics.remove(&topic);
-            unlink(&mut self.topics, &topic, msg.id);
+            fan_out::unlink(&mut self.topics, &topic, msg.id);
         }
     }
 }
@@ -141,28 +197,19 @@ impl Handler<Unsubscribe> for Hub {
 impl Handler<Deliver> for Hub {
     type Result = ();
 
-    /// Queues the event once for every connection with at least one matching topic; a
-    /// gap marker becomes `resync` for everyone.
+    /// Fans the event out, unless a history read is mending a gap (then it waits its
+    /// turn) or the event shows a gap itself (then the read starts).
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        if let ProductChange::Gap { .. } = msg.0.change {
-            return self.handle(Resync, ctx);
-        }
-        let frame = match serde_json::to_string(&msg.0) {
-            Ok(json) => ByteString::from(json),
-            Err(error) => {
-                tracing::error!(%error, offset = msg.0.offset, "product event not serialisable");
-                return;
+        match &mut self.held {
+            Some(held) if held.len() >= BROADCAST_CAPACITY => {
+                tracing::warn!("too many events held while mending a gap: resync instead");
+                self.generation += 1;
+                self.held = None;
+                self.resync_all();
+                self.live(msg.0, ctx);
             }
-        };
-        // A set, so a client whose topics overlap gets the event once.
-        let targets: HashSet<ConnId> = Topic::of_event(&msg.0)
-            .iter()
-            .filter_map(|topic| self.topics.get(topic))
-            .flatten()
-            .copied()
-            .collect();
-        for id in targets {
-            self.enqueue(id, Some(msg.0.offset), frame.clone());
+            Some(held) => held.push(msg.0),
+            None => self.live(msg.0, ctx),
         }
     }
 }
@@ -172,56 +219,44 @@ impl Handler<Resync> for Hub {
 
     /// Tells every connection to refetch over HTTP.
     fn handle(&mut self, _: Resync, _: &mut Context<Self>) {
-        let Ok(json) = serde_json::to_string(&ServerMessage::Resync) else {
+        self.resync_all();
+    }
+}
+
+impl Handler<Recover> for Hub {
+    type Result = ();
+
+    /// Reads what was published after the last delivered event, if anyone could have
+    /// missed it.
+    fn handle(&mut self, _: Recover, ctx: &mut Context<Self>) {
+        if self.held.is_some() {
             return;
-        };
-        let frame = ByteString::from(json);
-        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
-        for id in ids {
-            self.enqueue(id, None, frame.clone());
+        }
+        if self.clients.is_empty() {
+            self.continuity.forget();
+            return;
+        }
+        match self.continuity.last() {
+            Some(after) => self.mend(after, Vec::new(), ctx),
+            // Nothing delivered yet, so no position to replay from.
+            None => self.resync_all(),
         }
     }
 }
 
-impl Hub {
-    /// Queues without waiting; a full queue drops the client (its session closes the
-    /// socket with 1013) rather than buffer for it or slow the others.
-    fn enqueue(&mut self, id: ConnId, offset: Option<u64>, frame: ByteString) {
-        let Some(client) = self.clients.get(&id) else {
-            return;
-        };
-        match client.queue.try_send(Outgoing { offset, frame }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(conn = id, "WebSocket client too slow: closing it");
-                client.overflow.notify_one();
-                self.closed_slow += 1;
-                self.remove(id);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.remove(id),
+impl Handler<Shutdown> for Hub {
+    type Result = usize;
+
+    /// Kicks every connection with `Kick::Shutdown` and refuses new ones.
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> usize {
+        self.closing = true;
+        self.topics.clear();
+        let told = self.clients.len();
+        for (_, client) in self.clients.drain() {
+            let _ = client.kick.send(Kick::Shutdown);
         }
+        told
     }
-
-    fn remove(&mut self, id: ConnId) {
-        if let Some(client) = self.clients.remove(&id) {
-            for topic in &client.topics {
-                unlink(&mut self.topics, topic, id);
-            }
-        }
-    }
-}
-
-/// Asks for the hub's figures (for the metrics).
-#[derive(Message)]
-#[rtype(result = "HubStats")]
-pub struct Stats;
-
-/// Connections now, their topic subscriptions now, and slow clients dropped so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HubStats {
-    pub connections: u64,
-    pub subscriptions: u64,
-    pub closed_slow: u64,
 }
 
 impl Handler<Stats> for Hub {
@@ -238,34 +273,47 @@ impl Handler<Stats> for Hub {
     }
 }
 
-/// Drops one connection from a topic, and the topic once nobody holds it.
-fn unlink(topics: &mut HashMap<Topic, HashSet<ConnId>>, topic: &Topic, id: ConnId) {
-    if let Some(ids) = topics.get_mut(topic) {
-        ids.remove(&id);
-        if ids.is_empty() {
-            topics.remove(topic);
+impl Hub {
+    pub fn new(redis: RedisClient) -> Hub {
+        Hub {
+            clients: HashMap::new(),
+            topics: HashMap::new(),
+            redis,
+            continuity: Continuity::default(),
+            held: None,
+            generation: 0,
+            closing: false,
+            closed_slow: 0,
         }
     }
 }
 
 /// Starts the instance's hub and the one task that forwards it every product event the
-/// subscriber broadcasts. `send` (not `do_send`) so a busy hub slows the forwarder, and
-/// the bounded broadcast behind it, rather than growing the hub's mailbox.
-pub fn start(events: &tokio::sync::broadcast::Sender<ProductEvent>) -> actix::Addr<Hub> {
+/// subscriber broadcasts, and each (re)connection of the subscriber. `send` (not
+/// `do_send`) so a busy hub slows the forwarder, and the bounded broadcast behind it,
+/// rather than growing the hub's mailbox.
+pub fn start(
+    events: &tokio::sync::broadcast::Sender<ProductEvent>,
+    reconnected: std::sync::Arc<tokio::sync::Notify>,
+    redis: RedisClient,
+) -> actix::Addr<Hub> {
     use tokio::sync::broadcast::error::RecvError;
 
-    let hub = Hub::default().start();
+    let hub = Hub::new(redis).start();
     let mut receiver = events.subscribe();
     let addr = hub.clone();
     actix_rt::spawn(async move {
         loop {
-            let sent = match receiver.recv().await {
-                Ok(event) => addr.send(Deliver(event)).await,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "WebSocket hub fell behind: resync every client");
-                    addr.send(Resync).await
-                }
-                Err(RecvError::Closed) => return,
+            let sent = tokio::select! {
+                event = receiver.recv() => match event {
+                    Ok(event) => addr.send(Deliver(event)).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "WebSocket hub fell behind: resync every client");
+                        addr.send(Resync).await
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                () = reconnected.notified() => addr.send(Recover).await,
             };
             if sent.is_err() {
                 return;
@@ -273,71 +321,4 @@ pub fn start(events: &tokio::sync::broadcast::Sender<ProductEvent>) -> actix::Ad
         }
     });
     hub
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn deleted(id: i64, offset: u64) -> Deliver {
-        Deliver(ProductEvent {
-            change: ProductChange::Deleted { id },
-            ts: chrono::Utc::now(),
-            v: 1,
-            offset,
-        })
-    }
-
-    async fn connect(
-        hub: &actix::Addr<Hub>,
-        id: ConnId,
-        capacity: usize,
-        topics: Vec<Topic>,
-    ) -> (mpsc::Receiver<Outgoing>, Arc<Notify>) {
-        let (queue, rx) = mpsc::channel(capacity);
-        let overflow = Arc::new(Notify::new());
-        let overflow_seen = overflow.clone();
-        hub.send(Connect {
-            id,
-            queue,
-            overflow,
-        })
-        .await
-        .unwrap();
-        hub.send(Subscribe { id, topics }).await.unwrap();
-        (rx, overflow_seen)
-    }
-
-    #[actix_rt::test]
-    async fn overlapping_topics_queue_an_event_once_and_other_ids_not_at_all() {
-        let hub = Hub::default().start();
-        let topics = vec![Topic::Products, Topic::Product(1)];
-        let (mut rx, _) = connect(&hub, 1, 8, topics).await;
-        let (mut other, _) = connect(&hub, 2, 8, vec![Topic::Product(2)]).await;
-
-        hub.send(deleted(1, 7)).await.unwrap();
-
-        assert_eq!(rx.try_recv().unwrap().offset, Some(7));
-        assert!(rx.try_recv().is_err());
-        assert!(other.try_recv().is_err());
-        let stats = hub.send(Stats).await.unwrap();
-        assert_eq!((stats.connections, stats.subscriptions), (2, 3));
-    }
-
-    #[actix_rt::test]
-    async fn a_full_queue_drops_the_client_and_tells_its_session() {
-        let hub = Hub::default().start();
-        let (mut rx, overflow) = connect(&hub, 1, 1, vec![Topic::Products]).await;
-
-        hub.send(deleted(1, 1)).await.unwrap();
-        hub.send(deleted(1, 2)).await.unwrap();
-
-        tokio::time::timeout(std::time::Duration::from_secs(1), overflow.notified())
-            .await
-            .expect("the session is told");
-        assert_eq!(rx.recv().await.unwrap().offset, Some(1));
-        assert!(rx.recv().await.is_none(), "the hub let go of the queue");
-        let stats = hub.send(Stats).await.unwrap();
-        assert_eq!((stats.connections, stats.closed_slow), (0, 1));
-    }
 }

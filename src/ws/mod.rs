@@ -7,10 +7,17 @@
 //!   writes what the hub queues for it (bounded: a client that cannot keep up is closed
 //!   with 1013).
 //! - `replay`: `since`, the missed events from the Redis history (or `resync`).
+//! - `admission`: the caps on open sockets, per client address and in total.
+//! - `continuity`: the hub's view of offsets, to notice missed events and mend them.
+//! - `shutdown`: closing every socket with 1001 before the server stops.
 
+pub mod admission;
+pub mod continuity;
 pub mod hub;
 pub mod protocol;
 pub mod replay;
 pub mod session;
+pub mod shutdown;
 
+pub use admission::Admission;
 pub use hub::Hub;

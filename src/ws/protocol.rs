@@ -56,16 +56,28 @@ impl Topic {
         }
     }
 
-    /// The topics an event belongs to. An update carries only the product's new
-    /// category, so a move from A to B reaches `category:B` but not `category:A`; a
-    /// delete carries only the id, so it reaches no category topic.
+    /// The topics an event belongs to. An update that moved the product belongs to its
+    /// previous category too (a move from A to B is news on both); a delete carries only
+    /// the id, so it reaches no category topic.
     pub fn of_event(event: &ProductEvent) -> Vec<Topic> {
         match &event.change {
-            ProductChange::Created { product } | ProductChange::Updated { product } => vec![
+            ProductChange::Created { product } => vec![
                 Topic::Products,
                 Topic::Product(product.id),
                 Topic::Category(product.category.clone()),
             ],
+            ProductChange::Updated {
+                product,
+                previous_category,
+            } => {
+                let mut topics = vec![
+                    Topic::Products,
+                    Topic::Product(product.id),
+                    Topic::Category(product.category.clone()),
+                ];
+                topics.extend(previous_category.clone().map(Topic::Category));
+                topics
+            }
             ProductChange::Deleted { id } => vec![Topic::Products, Topic::Product(*id)],
             ProductChange::Gap { .. } => Vec::new(),
         }

@@ -2,40 +2,55 @@
 //! what the hub queues for it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
 use futures_util::StreamExt;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::configuration::RealtimeSettings;
 use crate::redis_client::RedisClient;
-use crate::ws::hub::{self, ConnId, Hub, Outgoing};
+use crate::ws::admission::Admitted;
+use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing};
 use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
-
-/// Events queued for one client before it counts as too slow and is closed with 1013.
-pub const CLIENT_QUEUE: usize = 256;
-/// The largest frame a client may send; subscriptions are small.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Refused frames a client may send before it is closed with 1008 (policy violation):
-/// one mistake is answered, a stream of them is not a client worth serving.
-pub const MAX_BAD_FRAMES: u32 = 20;
-/// How long a close frame may take before the socket is simply dropped (a client that
-/// does not read would otherwise hold the task).
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Intervals without a frame from the client before it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// What one connection may cost, from `realtime.*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub ping_interval: Duration,
+    /// Frames queued for the client before it counts as too slow (1013).
+    pub queue_size: usize,
+    /// The largest frame the client may send (1009 beyond).
+    pub max_frame_bytes: usize,
+    /// Refused frames before the client is closed with 1008: one mistake is answered, a
+    /// stream of them is not a client worth serving.
+    pub max_bad_frames: u32,
+}
+
+impl Limits {
+    pub fn from_settings(settings: &RealtimeSettings) -> Limits {
+        Limits {
+            ping_interval: settings.ping_interval(),
+            queue_size: settings.client_queue_size,
+            max_frame_bytes: settings.max_frame_bytes,
+            max_bad_frames: settings.max_bad_frames,
+        }
+    }
+}
+
 /// Why the loop ended, and so how to close.
 enum End {
     ClientClosed,
-    TooSlow,
+    Kicked(Kick),
     BadFrames,
+    TooLarge,
     Silent,
     Gone,
 }
@@ -48,30 +63,25 @@ struct Conn {
     session: Session,
     /// What a `since` replay already sent, so the live copies are dropped.
     seam: replay::Seam,
-    /// Frames refused so far (see `MAX_BAD_FRAMES`).
+    /// Frames refused so far (see `Limits::max_bad_frames`).
     bad_frames: u32,
 }
 
-/// Serves one connection until either side closes it.
+/// Serves one connection until either side closes it. `admitted` holds the connection's
+/// place under the caps; it is dropped with this task however the connection ends.
 pub async fn run(
     hub: Addr<Hub>,
     redis: RedisClient,
-    ping_interval: Duration,
+    limits: Limits,
+    admitted: Admitted,
     session: Session,
     stream: MessageStream,
 ) {
+    let _admitted = admitted;
     let id: ConnId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let (queue, mut outgoing) = mpsc::channel(CLIENT_QUEUE);
-    let overflow = Arc::new(Notify::new());
-    let connect = hub::Connect {
-        id,
-        queue,
-        overflow: overflow.clone(),
-    };
-    if hub.send(connect).await.is_err() {
-        let _ = session.close(None).await;
-        return;
-    }
+    let (queue, mut outgoing) = mpsc::channel(limits.queue_size);
+    let (kick, mut kicked) = oneshot::channel();
+    let connect = hub::Connect { id, queue, kick };
     let mut conn = Conn {
         id,
         hub,
@@ -80,55 +90,32 @@ pub async fn run(
         seam: replay::Seam::default(),
         bad_frames: 0,
     };
-    let mut stream = stream.max_frame_size(MAX_FRAME_BYTES);
-    // The first ping one interval after the handshake, not at once.
-    let start = tokio::time::Instant::now() + ping_interval;
-    let mut heartbeat = tokio::time::interval_at(start, ping_interval);
-    let mut heard = Instant::now();
-    let end = loop {
-        // Biased: an overflow closes the client before anything else it would be sent.
-        let next = tokio::select! {
-            biased;
-            () = overflow.notified() => break End::TooSlow,
-            frame = outgoing.recv() => match frame {
-                Some(frame) => conn.forward(frame).await,
-                None => break End::TooSlow,
-            },
-            _ = heartbeat.tick() => {
-                if heard.elapsed() > ping_interval * SILENT_INTERVALS {
-                    break End::Silent;
-                }
-                conn.session.ping(b"").await.is_ok()
-            }
-            message = stream.next() => match message {
-                Some(Ok(Message::Close(_))) | None => break End::ClientClosed,
-                Some(Ok(message)) => {
-                    heard = Instant::now();
-                    conn.on_message(message).await
-                }
-                Some(Err(error)) => {
-                    tracing::debug!(conn = id, %error, "WebSocket protocol error");
-                    conn.reply_error("bad_frame", &error.to_string()).await
-                }
-            },
-        };
-        if !next {
-            break End::Gone;
-        }
-        if conn.bad_frames >= MAX_BAD_FRAMES {
-            break End::BadFrames;
-        }
+    let end = match conn.hub.send(connect).await {
+        Ok(true) => conn.serve(stream, &mut outgoing, &mut kicked, limits).await,
+        // The server is stopping (or the hub is gone with it).
+        Ok(false) | Err(_) => End::Kicked(Kick::Shutdown),
     };
     conn.hub.do_send(hub::Disconnect { id });
     let reason = match end {
         End::ClientClosed => Some(CloseCode::Normal.into()),
-        End::TooSlow => Some(CloseReason {
+        End::Kicked(Kick::TooSlow) => Some(CloseReason {
             code: CloseCode::Again,
             description: Some("too slow: reconnect and resync".into()),
+        }),
+        End::Kicked(Kick::Shutdown) => Some(CloseReason {
+            code: CloseCode::Away,
+            description: Some("server shutting down: reconnect".into()),
         }),
         End::BadFrames => Some(CloseReason {
             code: CloseCode::Policy,
             description: Some("too many invalid frames".into()),
+        }),
+        End::TooLarge => Some(CloseReason {
+            code: CloseCode::Size,
+            description: Some(format!(
+                "frames are limited to {} bytes",
+                limits.max_frame_bytes
+            )),
         }),
         End::Silent => Some(CloseReason {
             code: CloseCode::Normal,
@@ -136,10 +123,71 @@ pub async fn run(
         }),
         End::Gone => return,
     };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.session.close(reason)).await;
+    // The close frame queues behind what the client has not read yet. It gets as long to
+    // take it as a silent client gets to answer pings; then the socket is simply dropped
+    // (the task and its few queued frames are all it holds meanwhile).
+    let close_timeout = limits.ping_interval * SILENT_INTERVALS;
+    let _ = tokio::time::timeout(close_timeout, conn.session.close(reason)).await;
 }
 
 impl Conn {
+    /// The connection's loop: the hub's frames, pings, and the client's frames.
+    async fn serve(
+        &mut self,
+        stream: MessageStream,
+        outgoing: &mut mpsc::Receiver<Outgoing>,
+        kicked: &mut oneshot::Receiver<Kick>,
+        limits: Limits,
+    ) -> End {
+        let mut stream = stream.max_frame_size(limits.max_frame_bytes);
+        // The first ping one interval after the handshake, not at once.
+        let start = tokio::time::Instant::now() + limits.ping_interval;
+        let mut heartbeat = tokio::time::interval_at(start, limits.ping_interval);
+        let mut heard = Instant::now();
+        loop {
+            // Biased: a kick closes the client before anything else it would be sent.
+            let next = tokio::select! {
+                biased;
+                // The hub gone without a word: the system is stopping.
+                kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
+                frame = outgoing.recv() => match frame {
+                    // A client that does not read blocks the write: the kick must still
+                    // get through (the unsent frame is dropped with the write).
+                    Some(frame) => tokio::select! {
+                        sent = self.forward(frame) => sent,
+                        kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
+                    },
+                    None => return End::Kicked(Kick::Shutdown),
+                },
+                _ = heartbeat.tick() => {
+                    if heard.elapsed() > limits.ping_interval * SILENT_INTERVALS {
+                        return End::Silent;
+                    }
+                    self.session.ping(b"").await.is_ok()
+                }
+                message = stream.next() => match message {
+                    Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
+                    Some(Ok(message)) => {
+                        heard = Instant::now();
+                        self.on_message(message).await
+                    }
+                    // The frame is still in the buffer: nothing after it can be read.
+                    Some(Err(ProtocolError::Overflow)) => return End::TooLarge,
+                    Some(Err(error)) => {
+                        tracing::debug!(conn = self.id, %error, "WebSocket protocol error");
+                        self.reply_error("bad_frame", &error.to_string()).await
+                    }
+                },
+            };
+            if !next {
+                return End::Gone;
+            }
+            if self.bad_frames >= limits.max_bad_frames {
+                return End::BadFrames;
+            }
+        }
+    }
+
     /// Writes one queued frame unless a replay already sent it; `false` once the socket
     /// is gone.
     async fn forward(&mut self, out: Outgoing) -> bool {

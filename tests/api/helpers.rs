@@ -56,6 +56,8 @@ pub struct TestApp {
     pub cache: catalog_cache::cache::Cache,
     /// Every product event this instance's subscriber forwards, from start-up on.
     pub product_events: tokio::sync::broadcast::Receiver<catalog_cache::pubsub::ProductEvent>,
+    /// Stops this instance gracefully, as SIGTERM would.
+    pub stopper: catalog_cache::ws::shutdown::Stopper,
     _cleanup: Cleanup,
 }
 
@@ -81,6 +83,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
     let port = app.port();
     let cache = app.cache();
     let product_events = app.product_events();
+    let stopper = app.stopper();
     actix_web::rt::spawn(app.run_until_stopped());
     let admin_email = format!("admin-{}@test.example", uuid::Uuid::new_v4().simple());
     let app = TestApp {
@@ -90,6 +93,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         settings,
         cache,
         product_events,
+        stopper,
         _cleanup: cleanup,
     };
     app.create_admin(&app.admin_email).await;

@@ -144,3 +144,35 @@ async fn the_document_states_the_answers_and_bounds_the_server_applies() {
         assert!(cache[field].is_object(), "CacheMetrics.{field}: {cache}");
     }
 }
+
+#[actix_web::test]
+async fn the_websocket_endpoint_documents_its_caps_close_codes_and_category_moves() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let ws = &doc["paths"]["/ws"]["get"];
+    for status in ["101", "400", "429", "503"] {
+        assert!(ws["responses"][status].is_object(), "/ws: {status}");
+    }
+    let per_ip = ws["responses"]["429"]["description"].as_str().unwrap_or("");
+    assert!(per_ip.contains("max_connections_per_ip"), "{per_ip}");
+    let total = ws["responses"]["503"]["description"].as_str().unwrap_or("");
+    assert!(total.contains("max_connections"), "{total}");
+    for status in ["429", "503"] {
+        assert!(
+            ws["responses"][status]["headers"]["Retry-After"].is_object(),
+            "/ws {status}: Retry-After"
+        );
+    }
+    let text = format!("{} {}", ws["summary"], ws["description"]);
+    for needle in ["previousCategory", "1001", "1009", "1013", "1008"] {
+        assert!(
+            text.contains(needle),
+            "/ws does not mention {needle}: {text}"
+        );
+    }
+}

@@ -2,6 +2,8 @@
 //! (`scripts/cluster.sh`), every request through nginx unless a test reads each instance
 //! directly to prove what all of them serve.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod faults;
 mod fixture;
 mod load;
@@ -280,4 +282,36 @@ async fn a_websocket_client_on_each_instance_gets_each_update_once_with_the_same
             Ok(other) => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn the_cluster_metrics_list_the_three_instances() {
+    let cluster = Cluster::up("metrics");
+    let client = reqwest::Client::new();
+    // Each instance publishes its snapshot every second: wait (bounded) for all three.
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        let body = json_of(
+            client
+                .get(format!("{}/admin/metrics/cluster", cluster.url))
+                .bearer_auth(&cluster.token)
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        ids = body["instances"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|i| i["instance"]["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ids, ["a", "b", "c"]);
 }

@@ -1,0 +1,247 @@
+//! One WebSocket client: connect, subscribe to `products`, then record every delivery of
+//! this run's updates until it has them all or is told to stop.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+use crate::args::Protocol;
+use crate::stamp::{classify, Received};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A handshake (TCP, WebSocket upgrade, subscribe, `subscribed`) that takes longer fails.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the close handshake may take at the end.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What every client shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub url: Url,
+    pub protocol: Protocol,
+    /// Marks this run's updates (see `stamp`).
+    pub tag: Arc<str>,
+    /// The run's clock: stamps are µs since this instant.
+    pub epoch: Instant,
+    pub updates: u32,
+    /// Bounds the handshakes in flight (the connect ramp).
+    pub handshakes: Arc<Semaphore>,
+}
+
+/// What one client saw.
+#[derive(Debug, Default)]
+pub struct ClientResult {
+    pub connected: bool,
+    /// Each distinct update received: its sequence number and delivery latency, µs.
+    pub deliveries: Vec<(u32, u64)>,
+    pub duplicates: u32,
+    /// Deliveries whose offset was not above the previous one's.
+    pub out_of_order: u32,
+    /// `resync` frames: the server knows this client missed events.
+    pub resyncs: u32,
+    /// Why the socket ended before the client was done, if it did.
+    pub ended_early: Option<String>,
+}
+
+/// Runs one client; reports on `ready` once subscribed (or failed), ends when it has
+/// every update or `stop` turns true.
+pub async fn run(
+    shared: Shared,
+    ready: mpsc::Sender<Result<(), String>>,
+    mut stop: watch::Receiver<bool>,
+) -> ClientResult {
+    let handshake = {
+        let _permit = shared.handshakes.acquire().await;
+        tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            connect_and_subscribe(&shared.url, shared.protocol),
+        )
+        .await
+    };
+    let mut socket = match handshake {
+        Ok(Ok(socket)) => socket,
+        Ok(Err(error)) => return failed(&ready, format!("{error:#}")).await,
+        Err(_) => return failed(&ready, "handshake timed out".to_string()).await,
+    };
+    let _ = ready.send(Ok(())).await;
+    let mut result = ClientResult {
+        connected: true,
+        deliveries: Vec::with_capacity(shared.updates as usize),
+        ..ClientResult::default()
+    };
+    let mut seen = SeenSet::new(shared.updates);
+    let mut last_offset = None;
+    while seen.count() < shared.updates {
+        let message = tokio::select! {
+            _ = stop.changed() => break,
+            message = socket.next() => message,
+        };
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                result.ended_early = Some(format!("closed by the server: {frame:?}"));
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => {
+                result.ended_early = Some(error.to_string());
+                break;
+            }
+            None => {
+                result.ended_early = Some("the connection ended".to_string());
+                break;
+            }
+        };
+        let received_us = micros_since(shared.epoch);
+        let delivery = match classify(shared.protocol, &shared.tag, text.as_str()) {
+            Received::Delivery(delivery) => delivery,
+            Received::Ping => {
+                if socket.send(Message::text("3")).await.is_err() {
+                    result.ended_early = Some("could not answer a ping".to_string());
+                    break;
+                }
+                continue;
+            }
+            Received::Resync => {
+                result.resyncs += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        if !seen.insert(delivery.stamp.seq) {
+            result.duplicates += 1;
+            continue;
+        }
+        let latency = received_us.saturating_sub(delivery.stamp.sent_us);
+        result.deliveries.push((delivery.stamp.seq, latency));
+        if let Some(offset) = delivery.offset {
+            if last_offset.is_some_and(|last| offset <= last) {
+                result.out_of_order += 1;
+            }
+            last_offset = Some(offset);
+        }
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
+    result
+}
+
+async fn failed(ready: &mpsc::Sender<Result<(), String>>, why: String) -> ClientResult {
+    let _ = ready.send(Err(why.clone())).await;
+    ClientResult {
+        ended_early: Some(why),
+        ..ClientResult::default()
+    }
+}
+
+/// µs since `epoch` on the monotonic clock.
+pub fn micros_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Opens the socket and waits for `subscribed` to `products`: events written after it
+/// are delivered.
+async fn connect_and_subscribe(url: &Url, protocol: Protocol) -> anyhow::Result<Socket> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .context("WebSocket handshake")?;
+    let subscribe = match protocol {
+        Protocol::CatalogCache => r#"{"type":"subscribe","topics":["products"]}"#,
+        Protocol::Socketio => {
+            // Engine.IO `open`, then Socket.IO `connect` to the main namespace.
+            next_text_starting(&mut socket, "0").await?;
+            socket
+                .send(Message::text("40"))
+                .await
+                .context("connecting")?;
+            next_text_starting(&mut socket, "40").await?;
+            r#"420["subscribe",["products"]]"#
+        }
+    };
+    socket
+        .send(Message::text(subscribe))
+        .await
+        .context("sending subscribe")?;
+    while let Some(message) = socket.next().await {
+        if let Message::Text(text) = message.context("reading the subscribe answer")? {
+            match classify(protocol, "", text.as_str()) {
+                Received::Subscribed => return Ok(socket),
+                Received::Error(error) => bail!("subscribe refused: {error}"),
+                Received::Ping => socket.send(Message::text("3")).await.context("pong")?,
+                _ => {}
+            }
+        }
+    }
+    bail!("the connection ended before `subscribed`")
+}
+
+/// Skips frames until a text frame that starts with `prefix`.
+async fn next_text_starting(socket: &mut Socket, prefix: &str) -> anyhow::Result<()> {
+    while let Some(message) = socket.next().await {
+        if let Message::Text(text) = message.context("reading the handshake")? {
+            if text.as_str().starts_with(prefix) {
+                return Ok(());
+            }
+        }
+    }
+    bail!("the connection ended during the Socket.IO handshake")
+}
+
+/// Which updates a client has seen: a bitset over the sequence numbers.
+struct SeenSet {
+    bits: Vec<u64>,
+    updates: u32,
+    count: u32,
+}
+
+impl SeenSet {
+    fn new(updates: u32) -> Self {
+        SeenSet {
+            bits: vec![0; (updates as usize).div_ceil(64)],
+            updates,
+            count: 0,
+        }
+    }
+
+    /// `false` when `seq` was seen already (or is out of range).
+    fn insert(&mut self, seq: u32) -> bool {
+        if seq >= self.updates {
+            return false;
+        }
+        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+        match self.bits.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                self.count += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn count(&self) -> u32 {
+        self.count
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seen_set_counts_each_sequence_number_once() {
+        let mut seen = SeenSet::new(130);
+        assert!(seen.insert(0));
+        assert!(seen.insert(129));
+        assert!(!seen.insert(129));
+        assert!(!seen.insert(130), "out of range");
+        assert_eq!(seen.count(), 2);
+    }
+}

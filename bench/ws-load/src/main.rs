@@ -1,0 +1,240 @@
+//! ws-load: the WebSocket fan-out benchmark of catalog-cache (docs/PERFORMANCE.md).
+//!
+//! 1. Reads the server's RSS, then opens N clients to `--ws-url` (at most
+//!    `--connect-concurrency` handshakes at once) and subscribes each to `products`.
+//! 2. Waits `--settle-ms`, reads the RSS again: the growth over N is the memory of one
+//!    idle connection.
+//! 3. Makes M updates through `--write-url` (another instance), each stamped with its
+//!    send time; every client records each delivery's latency, duplicates and order.
+//! 4. Prints readable lines, a `COLUMNS` line and a `RESULT` line (tab-separated); exits 3 when
+//!    a delivery was lost, duplicated or out of order, or a client failed to connect.
+
+// Tests may unwrap: a failure there is the assertion.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::bail;
+use clap::Parser;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+mod args;
+mod client;
+mod report;
+mod rss;
+mod stamp;
+mod writer;
+
+use args::Args;
+use client::ClientResult;
+use report::{Memory, Summary};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(error) = args.validate() {
+        eprintln!("ws-load: {error:#}");
+        return ExitCode::from(2);
+    }
+    match tokio::time::timeout(args.timeout(), run(&args)).await {
+        Ok(Ok(summary)) => {
+            print!("{}", summary.human());
+            println!("COLUMNS\t{}", report::TSV_HEADER);
+            println!("{}", summary.tsv());
+            if summary.complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Ok(Err(error)) => {
+            eprintln!("ws-load: {error:#}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("ws-load: gave up after {} s", args.timeout_secs);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<Summary> {
+    let epoch = Instant::now();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tag: Arc<str> = format!("ws-load-{}-{nanos}", std::process::id()).into();
+    let read_rss = |pid: Option<u32>| pid.map(rss::vm_rss_kib).transpose();
+    let mut memory = Memory {
+        before: read_rss(args.server_pid)?,
+        ..Memory::default()
+    };
+
+    let shared = client::Shared {
+        url: args.ws_url.clone(),
+        protocol: args.protocol,
+        tag: tag.clone(),
+        epoch,
+        updates: args.updates,
+        handshakes: Arc::new(Semaphore::new(args.connect_concurrency)),
+    };
+    let (ready_tx, mut ready_rx) = mpsc::channel(args.clients);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut clients = JoinSet::new();
+    for _ in 0..args.clients {
+        clients.spawn(client::run(
+            shared.clone(),
+            ready_tx.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    drop(ready_tx);
+    let (connected, failed) = count_subscribed(&mut ready_rx, args.clients).await;
+    let connect_secs = epoch.elapsed().as_secs_f64();
+    if connected == 0 {
+        bail!("no client could subscribe to {}", args.ws_url);
+    }
+    tokio::time::sleep(args.settle()).await;
+    memory.idle = read_rss(args.server_pid)?;
+
+    let writes = writer::run(&writer::Plan {
+        base: args.write_url.clone(),
+        admin_token: args.admin_token.clone(),
+        updates: args.updates,
+        interval: args.interval(),
+        products: args.products,
+        tag,
+        epoch,
+    })
+    .await?;
+    if let Some(why) = &writes.first_failure {
+        eprintln!("ws-load: {} writes failed; the first: {why}", writes.failed);
+    }
+
+    let results = collect(&mut clients, &stop_tx, args.drain()).await;
+    memory.after = read_rss(args.server_pid)?;
+    let summary = Summary {
+        label: args.label.clone(),
+        clients: args.clients,
+        connected,
+        connect_failed: failed,
+        updates_ok: writes.ok,
+        write_latencies_us: writes.latencies_us,
+        memory,
+        connect_secs,
+        ..Summary::default()
+    };
+    Ok(add_deliveries(summary, results, args.updates))
+}
+
+/// Counts the clients' reports: subscribed, or failed. Every client reports once (the
+/// senders live as long as the clients do, so the channel never closes by itself).
+async fn count_subscribed(
+    ready: &mut mpsc::Receiver<Result<(), String>>,
+    clients: usize,
+) -> (usize, usize) {
+    let (mut connected, mut failed) = (0usize, 0usize);
+    while connected + failed < clients {
+        let Some(outcome) = ready.recv().await else {
+            break;
+        };
+        match outcome {
+            Ok(()) => connected += 1,
+            Err(why) => {
+                if failed == 0 {
+                    eprintln!("ws-load: first failed client: {why}");
+                }
+                failed += 1;
+            }
+        }
+    }
+    (connected, failed)
+}
+
+/// Adds every client's deliveries to the summary: latencies, fan-out spreads, counts.
+fn add_deliveries(mut summary: Summary, results: Vec<ClientResult>, updates: u32) -> Summary {
+    let mut first_early_end = None;
+    // The earliest delivery of each update, over all clients: the fan-out spread of a
+    // delivery is how long after that one it came.
+    let mut first = vec![u64::MAX; updates as usize];
+    for &(seq, latency) in results.iter().flat_map(|r| &r.deliveries) {
+        let slot = &mut first[seq as usize];
+        *slot = (*slot).min(latency);
+    }
+    for result in results {
+        summary.received += result.deliveries.len() as u64;
+        summary.duplicates += u64::from(result.duplicates);
+        summary.out_of_order += u64::from(result.out_of_order);
+        summary.resyncs += u64::from(result.resyncs);
+        for (seq, latency) in result.deliveries {
+            summary.latencies_us.push(latency);
+            summary.spreads_us.push(latency - first[seq as usize]);
+        }
+        if result.connected && first_early_end.is_none() {
+            first_early_end = result.ended_early;
+        }
+    }
+    if let Some(why) = first_early_end {
+        eprintln!("ws-load: a client's socket ended before it was done: {why}");
+    }
+    summary.finish();
+    summary
+}
+
+/// Waits for the clients to have every update, at most `drain`; then tells the rest to
+/// stop and gathers them too.
+async fn collect(
+    clients: &mut JoinSet<ClientResult>,
+    stop: &watch::Sender<bool>,
+    drain: std::time::Duration,
+) -> Vec<ClientResult> {
+    let mut results = Vec::with_capacity(clients.len());
+    let deadline = tokio::time::sleep(drain);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            joined = clients.join_next() => match joined {
+                Some(Ok(result)) => results.push(result),
+                Some(Err(error)) => eprintln!("ws-load: a client task failed: {error}"),
+                None => return results,
+            },
+            () = &mut deadline, if !*stop.borrow() => {
+                let _ = stop.send(true);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_are_measured_from_each_updates_first_delivery() {
+        let client = |deliveries: Vec<(u32, u64)>| ClientResult {
+            connected: true,
+            deliveries,
+            ..ClientResult::default()
+        };
+        let results = vec![
+            client(vec![(0, 10), (1, 30)]),
+            client(vec![(0, 15), (1, 20)]),
+        ];
+        let summary = add_deliveries(
+            Summary {
+                connected: 2,
+                updates_ok: 2,
+                ..Summary::default()
+            },
+            results,
+            2,
+        );
+        assert_eq!(summary.received, 4);
+        assert_eq!(summary.lost(), 0);
+        assert_eq!(summary.latencies_us, [10, 15, 20, 30]);
+        assert_eq!(summary.spreads_us, [0, 0, 5, 10]);
+    }
+}

@@ -1,0 +1,103 @@
+//! The hub on its own: fan-out, the slow-client kick, shutdown, offsets going back.
+
+use super::*;
+use crate::configuration::RedisSettings;
+use crate::pubsub::product_events::ProductChange;
+
+/// A client for a port nothing listens on: these tests never reach Redis.
+async fn no_redis() -> RedisClient {
+    let settings = RedisSettings {
+        url: "redis://127.0.0.1:1".to_string().into(),
+        prefix: "hub-test:".into(),
+        timeout_ms: 100,
+        breaker_failure_threshold: 5,
+        breaker_cooldown_ms: 1000,
+        pubsub_ping_interval_ms: 1000,
+        pubsub_ping_timeout_ms: 500,
+    };
+    RedisClient::connect(&settings).await.unwrap()
+}
+
+fn deleted(id: i64, offset: u64) -> Deliver {
+    Deliver(ProductEvent {
+        change: ProductChange::Deleted { id },
+        ts: chrono::Utc::now(),
+        v: 1,
+        offset,
+    })
+}
+
+async fn connect(
+    hub: &actix::Addr<Hub>,
+    id: ConnId,
+    capacity: usize,
+    topics: Vec<Topic>,
+) -> (mpsc::Receiver<Outgoing>, oneshot::Receiver<Kick>) {
+    let (queue, rx) = mpsc::channel(capacity);
+    let (kick, kicked) = oneshot::channel();
+    assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
+    hub.send(Subscribe { id, topics }).await.unwrap();
+    (rx, kicked)
+}
+
+#[actix_rt::test]
+async fn overlapping_topics_queue_an_event_once_and_other_ids_not_at_all() {
+    let hub = Hub::new(no_redis().await).start();
+    let topics = vec![Topic::Products, Topic::Product(1)];
+    let (mut rx, _) = connect(&hub, 1, 8, topics).await;
+    let (mut other, _) = connect(&hub, 2, 8, vec![Topic::Product(2)]).await;
+
+    hub.send(deleted(1, 7)).await.unwrap();
+
+    assert_eq!(rx.try_recv().unwrap().offset, Some(7));
+    assert!(rx.try_recv().is_err());
+    assert!(other.try_recv().is_err());
+    let stats = hub.send(Stats).await.unwrap();
+    assert_eq!((stats.connections, stats.subscriptions), (2, 3));
+}
+
+#[actix_rt::test]
+async fn a_full_queue_drops_the_client_and_tells_its_session() {
+    let hub = Hub::new(no_redis().await).start();
+    let (mut rx, kicked) = connect(&hub, 1, 1, vec![Topic::Products]).await;
+
+    hub.send(deleted(1, 1)).await.unwrap();
+    hub.send(deleted(1, 2)).await.unwrap();
+
+    assert_eq!(kicked.await.unwrap(), Kick::TooSlow);
+    assert_eq!(rx.recv().await.unwrap().offset, Some(1));
+    assert!(rx.recv().await.is_none(), "the hub let go of the queue");
+    let stats = hub.send(Stats).await.unwrap();
+    assert_eq!((stats.connections, stats.closed_slow), (0, 1));
+}
+
+#[actix_rt::test]
+async fn shutdown_kicks_everyone_and_refuses_new_connections() {
+    let hub = Hub::new(no_redis().await).start();
+    let (_rx, kicked) = connect(&hub, 1, 4, vec![Topic::Products]).await;
+
+    assert_eq!(hub.send(Shutdown).await.unwrap(), 1);
+
+    assert_eq!(kicked.await.unwrap(), Kick::Shutdown);
+    let (queue, _rx) = mpsc::channel(1);
+    let (kick, _kicked) = oneshot::channel();
+    assert!(!hub.send(Connect { id: 2, queue, kick }).await.unwrap());
+    assert_eq!(hub.send(Stats).await.unwrap().connections, 0);
+}
+
+#[actix_rt::test]
+async fn offsets_going_back_mean_a_reset_redis_and_resync_before_the_event() {
+    let hub = Hub::new(no_redis().await).start();
+    let (mut rx, _) = connect(&hub, 1, 8, vec![Topic::Products]).await;
+
+    hub.send(deleted(1, 5)).await.unwrap();
+    hub.send(deleted(1, 1)).await.unwrap();
+
+    assert_eq!(rx.recv().await.unwrap().offset, Some(5));
+    let resync = rx.recv().await.unwrap();
+    assert_eq!(
+        (resync.offset, &*resync.frame),
+        (None, r#"{"type":"resync"}"#)
+    );
+    assert_eq!(rx.recv().await.unwrap().offset, Some(1));
+}

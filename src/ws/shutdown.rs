@@ -1,0 +1,100 @@
+//! Graceful shutdown with WebSockets open. actix-web's stop waits for in-flight requests,
+//! but an upgraded socket is a response that never ends: the workers would wait out the
+//! shutdown timeout and then drop every socket without a close frame. So the service
+//! handles SIGINT/SIGTERM itself (actix's own signal handling is off): first the hub
+//! tells every session to close with 1001 (going away) and refuses new ones, then, once
+//! the sockets are closed (or the shutdown timeout has passed), the HTTP server stops
+//! gracefully.
+
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::dev::ServerHandle;
+use tokio::sync::watch;
+
+use crate::ws::hub::{self, Hub};
+use crate::ws::Admission;
+
+/// How often the closing sockets are counted while waiting for them.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Asks a running application to stop as SIGTERM would; cheap to clone.
+#[derive(Clone)]
+pub struct Stopper {
+    requested: watch::Sender<bool>,
+}
+
+impl Stopper {
+    pub fn new() -> Stopper {
+        Stopper {
+            requested: watch::Sender::new(false),
+        }
+    }
+
+    /// Starts the graceful shutdown (once; later calls change nothing).
+    pub fn stop(&self) {
+        self.requested.send_replace(true);
+    }
+
+    /// Resolves once `stop` was called or the process got SIGINT or SIGTERM.
+    async fn requested(&self) {
+        let mut requested = self.requested.subscribe();
+        tokio::select! {
+            _ = requested.wait_for(|stop| *stop) => {}
+            () = os_signal() => {}
+        }
+    }
+}
+
+impl Default for Stopper {
+    fn default() -> Self {
+        Stopper::new()
+    }
+}
+
+/// What the shutdown closes, in order.
+pub struct Shutdown {
+    pub stopper: Stopper,
+    pub hub: Addr<Hub>,
+    pub admission: Admission,
+    pub server: ServerHandle,
+    /// For the sockets to close, then again for the server's in-flight requests.
+    pub timeout: Duration,
+}
+
+impl Shutdown {
+    /// Waits for a stop request, closes the sockets, then stops the server.
+    pub async fn run(self) {
+        self.stopper.requested().await;
+        let told = self.hub.send(hub::Shutdown).await.unwrap_or(0);
+        tracing::info!(sockets = told, "stopping: closing WebSockets with 1001");
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while self.admission.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
+        self.server.stop(true).await;
+    }
+}
+
+#[cfg(unix)]
+async fn os_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for SIGINT/SIGTERM: stop by other means");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(not(unix))]
+async fn os_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
