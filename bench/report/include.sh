@@ -5,7 +5,8 @@
 set -euo pipefail
 script=$1; summary=$2; rc=$3; log=$4
 if [ -s "$summary" ]; then
-  cat "$summary"
+  # Its headings go below the report's "###" section heading.
+  sed -E 's/^(#{1,3}) /\1### /' "$summary"
   [ "$rc" = 0 ] || { echo; echo "($script exited with status $rc; its output: \`$log\`.)"; }
 else
   echo "not run to the end: \`$script\` exited with status $rc and wrote no summary; its last lines:"
