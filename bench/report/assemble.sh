@@ -25,7 +25,7 @@ section() { # TITLE FILE
   if [ -n "$note" ]; then echo; echo "**$note**"; fi
   section "Machine" "$out/machine.md"
   echo "| load average after the run | $(cut -d' ' -f1-3 /proc/loadavg) |"
-  section "Reads: catalog-cache against the peers (wrk \`-c64\` unless set otherwise, medians of the interleaved runs)" "$out/summary.md"
+  section "Reads: catalog-cache against the peers (medians of the interleaved runs; the wrk commands are listed below)" "$out/summary.md"
   section "Memory" "$out/memory.md"
   section "Throughput and p99 against connections" "$out/sweep.md"
   section "Three instances behind nginx against one instance direct" "$out/cluster.md"
