@@ -96,6 +96,9 @@ http {
     }
     upstream catalog_cache {
 $servers        keepalive 64;
+        # Shorter than the instances' own keep-alive (5 s): nginx closes an idle
+        # connection before an instance can, so no request meets a closing connection.
+        keepalive_timeout 4s;
     }
     server {
         listen 127.0.0.1:$CLUSTER_PORT;

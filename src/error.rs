@@ -17,6 +17,7 @@ use crate::auth::AuthError;
 use crate::cache::CacheError;
 use crate::cart::CartError;
 use crate::db::DbError;
+use crate::jobs::JobsError;
 use crate::products::WriteError;
 use crate::redis_client::RedisError;
 
@@ -231,6 +232,22 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::NotFound => ApiError::NotFound("Product not found"),
             WriteError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<JobsError> for ApiError {
+    fn from(e: JobsError) -> Self {
+        match e {
+            JobsError::UnknownQueue(_) => ApiError::NotFound("Queue not found"),
+            JobsError::UnknownJob { .. } => ApiError::NotFound("Job not found"),
+            JobsError::WrongState(_) | JobsError::InvalidId(_) => ApiError::Conflict(e.to_string()),
+            JobsError::Redis(e) => {
+                tracing::warn!(error = %e, "job queue unreachable");
+                ApiError::Unavailable("Job queue (Redis)")
+            }
+            JobsError::Db(e) => e.into(),
+            JobsError::Stopped => ApiError::Unavailable("Job scheduler"),
         }
     }
 }

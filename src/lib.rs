@@ -14,6 +14,9 @@
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
 //! - `metrics/`: the instance snapshot, the cluster's snapshots in Redis, Prometheus.
+//! - `jobs/`: durable Redis job queues behind one scheduler actor per instance (retries,
+//!   delays, cron, stalled-job recovery, the outbox relay), and the email and cache
+//!   warming jobs.
 //! - `ws/`: `GET /ws`, the WebSocket hub actor and one task per connection.
 //! - `error`: the HTTP error type and the one place errors become responses.
 
@@ -29,6 +32,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod jobs;
 pub mod middleware;
 pub mod products;
 pub mod pubsub;

@@ -1,6 +1,15 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        queue -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     products (id) {
         id -> Int8,
         name -> Text,
@@ -27,4 +36,4 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(products, users);
+diesel::allow_tables_to_appear_in_same_query!(outbox, products, users);

@@ -24,7 +24,11 @@ use crate::db::{self, DbPool};
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::http::record_http;
 use crate::metrics::instance::InstanceInfo;
-use crate::metrics::queues::NoQueues;
+use crate::middleware::drain::{close_while_draining, Draining};
+use crate::jobs::email::Mailer;
+use crate::jobs::testing::TestJobs;
+use crate::jobs::worker::Runner;
+use crate::jobs::{Jobs, QueueStore};
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
@@ -50,9 +54,12 @@ pub struct Application {
     ws_admission: Admission,
     stopper: Stopper,
     shutdown_timeout: std::time::Duration,
+    draining: Draining,
+    drain: std::time::Duration,
     /// Publishes this instance's snapshot for `/admin/metrics/cluster`; stopped with the
     /// server.
     snapshot_publisher: crate::metrics::cluster::SnapshotPublisher,
+    jobs: Jobs,
 }
 
 impl Application {
@@ -92,7 +99,7 @@ impl Application {
         let reconnected = std::sync::Arc::new(tokio::sync::Notify::new());
         Subscriber::new(
             cache.clone(),
-            origin,
+            origin.clone(),
             ping,
             product_events.clone(),
             publisher.clone(),
@@ -103,7 +110,8 @@ impl Application {
         let ws_hub = crate::ws::hub::start(&product_events, reconnected, redis.clone());
         let ws_admission =
             Admission::from_settings(&settings).context("the WebSocket connection caps")?;
-        let products = ProductWrites::new(db.clone(), cache.clone(), publisher);
+        let jobs = start_jobs(&settings, &db, &cache, &origin).await?;
+        let products = ProductWrites::new(db.clone(), cache.clone(), publisher, jobs.clone());
         let (warm_count, warm_timeout) = (
             settings.cache.warm_count,
             std::time::Duration::from_millis(settings.cache.warm_timeout_ms),
@@ -114,6 +122,8 @@ impl Application {
         let prometheus = crate::metrics::prometheus::install()?;
         let metrics_access = MetricsAccess::from_settings(&settings)?;
         let instance = InstanceInfo::new(settings.server.instance_id.as_deref());
+        let draining = Draining::default();
+        let drain = std::time::Duration::from_millis(settings.server.drain_ms);
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
@@ -130,10 +140,11 @@ impl Application {
             ws_hub: ws_hub.clone(),
             ws_admission: ws_admission.clone(),
             instance,
-            // The job queues plug in here (see `metrics::queues`).
-            queues: std::sync::Arc::new(NoQueues),
+            queues: std::sync::Arc::new(jobs.clone()),
             metrics_access,
             prometheus,
+            draining: draining.clone(),
+            jobs: jobs.clone(),
         });
         let snapshot_publisher = crate::metrics::cluster::spawn_publisher(state.clone());
         let factory_cache = cache.clone();
@@ -158,6 +169,7 @@ impl Application {
                 .wrap(from_fn(session_unavailable))
                 .wrap(from_fn(request_id))
                 .wrap(from_fn(record_http))
+                .wrap(from_fn(close_while_draining))
                 .configure(|cfg| routes::configure(cfg, max_body))
                 .default_service(web::to(routes::not_found))
         })
@@ -183,7 +195,10 @@ impl Application {
             ws_admission,
             stopper: Stopper::new(),
             shutdown_timeout: std::time::Duration::from_secs(shutdown_timeout),
+            draining,
+            drain,
             snapshot_publisher,
+            jobs,
         })
     }
 
@@ -205,14 +220,22 @@ impl Application {
         self.stopper.clone()
     }
 
+    /// The instance's job scheduler, for tests that enqueue.
+    #[doc(hidden)]
+    pub fn jobs(&self) -> Jobs {
+        self.jobs.clone()
+    }
+
     /// The port actually bound (useful when configured as 0).
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): closes every WebSocket with
-    /// 1001, stops accepting, lets in-flight requests finish (up to the shutdown timeout
-    /// for each step), withdraws the instance's cluster snapshot, then closes the pool.
+    /// Serves until SIGINT/SIGTERM (or `stopper().stop()`): drains for `server.drain_ms`
+    /// (see `middleware::drain`), closes every WebSocket with 1001, stops accepting, lets
+    /// in-flight requests finish (up to the shutdown timeout for each step), lets running
+    /// jobs finish (up to their grace period; the rest return to waiting), withdraws the
+    /// instance's cluster snapshot, then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         actix_rt::spawn(
             Shutdown {
@@ -221,15 +244,54 @@ impl Application {
                 admission: self.ws_admission,
                 server: self.server.handle(),
                 timeout: self.shutdown_timeout,
+                draining: self.draining,
+                drain: self.drain,
             }
             .run(),
         );
         let result = self.server.await;
+        self.jobs.shutdown().await;
         self.snapshot_publisher.stop().await;
         self.db.close();
         tracing::info!("stopped");
         result
     }
+}
+
+/// The job scheduler with its handlers (the mailer's file directory is made here), on a
+/// Redis client of its own: a longer timeout (`jobs.redis_timeout_ms`) and a breaker that
+/// background polling cannot open for the requests.
+async fn start_jobs(
+    settings: &Settings,
+    db: &DbPool,
+    cache: &Cache,
+    origin: &std::sync::Arc<str>,
+) -> anyhow::Result<Jobs> {
+    let redis = &RedisClient::connect(&crate::configuration::RedisSettings {
+        timeout_ms: settings.jobs.redis_timeout_ms,
+        ..settings.redis.clone()
+    })
+    .await
+    .context("opening the job queue's Redis client")?;
+    let runner = Runner {
+        cache: cache.clone(),
+        db: db.clone(),
+        mailer: Mailer::new(&settings.email).context("setting up email")?,
+        test: settings
+            .jobs
+            .test
+            .enabled
+            .then(|| TestJobs::new(redis.clone(), origin.clone())),
+        warm_products: settings.jobs.warm_products,
+    };
+    Jobs::start(
+        QueueStore::new(redis.clone()),
+        runner,
+        db.clone(),
+        settings.jobs.clone(),
+        origin.clone(),
+    )
+    .context("starting the job scheduler")
 }
 
 /// The cookie key from `SESSION_SECRET`, or (outside production, where configuration

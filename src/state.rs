@@ -9,6 +9,7 @@ use crate::db::DbPool;
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::instance::InstanceInfo;
 use crate::metrics::queues::QueueStatsSource;
+use crate::jobs::Jobs;
 use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
@@ -44,4 +45,8 @@ pub struct AppState {
     pub metrics_access: MetricsAccess,
     /// Renders the process's Prometheus recorder.
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    /// Set when a stop was requested: `/readyz` answers 503 and connections close.
+    pub draining: crate::middleware::drain::Draining,
+    /// This instance's job scheduler.
+    pub jobs: Jobs,
 }

@@ -14,6 +14,7 @@ INSTANCE_PID=""
 py() { python3 -c "$1"; }
 
 stop_instance() {
+  [ -n "${MAIL_DIR:-}" ] && rm -rf "$MAIL_DIR"
   if [ -n "$INSTANCE_PID" ]; then
     kill -TERM "$INSTANCE_PID" 2>/dev/null || true
     wait "$INSTANCE_PID" 2>/dev/null || true
@@ -41,6 +42,8 @@ start_instance() { # NAME [VAR=value ...]
   SECRET="$(py 'import secrets; print(secrets.token_hex(48))')"
   INSTANCE_LOG="target/${name}-service.log"
   BASE="http://127.0.0.1:$PORT"
+  # Emails of product creates go to a folder of this run's own, removed afterwards.
+  MAIL_DIR="$(mktemp -d)"
   trap stop_instance EXIT
 
   env APP_ENV=test \
@@ -52,6 +55,7 @@ start_instance() { # NAME [VAR=value ...]
     ADMIN_TOKEN="$TOKEN" \
     SESSION_SECRET="$SECRET" \
     APP__SEED__DEMO_PRODUCTS=20 \
+    APP__EMAIL__FILE_DIR="$MAIL_DIR" \
     "$@" \
     target/debug/catalog-cache serve >"$INSTANCE_LOG" 2>&1 &
   INSTANCE_PID=$!

@@ -242,6 +242,11 @@ impl Cache {
             .await
     }
 
+    /// Preloads the first list page of each category (the `categories` warming job).
+    pub async fn warm_categories(&self, categories: Vec<String>) -> usize {
+        super::warm::warm_categories(self.shared.clone(), categories).await
+    }
+
     /// Preloads the most popular products, giving up after `timeout`.
     pub async fn warm(&self, count: u32, timeout: Duration) -> usize {
         match tokio::time::timeout(timeout, self.loader.send(Warm { count })).await {

@@ -17,6 +17,8 @@ use serde::Deserialize;
 mod auth;
 mod cache;
 mod metrics;
+mod email;
+mod jobs;
 mod rate_limit;
 mod realtime;
 mod redis;
@@ -26,6 +28,8 @@ mod session;
 pub use auth::AuthSettings;
 pub use cache::CacheSettings;
 pub use metrics::MetricsSettings;
+pub use email::EmailSettings;
+pub use jobs::{BackoffKind, JobsSettings, QueueSettings, ScheduleSettings, TestQueueSettings};
 pub use rate_limit::{PolicySettings, RateLimitFallback, RateLimitSettings};
 pub use realtime::RealtimeSettings;
 pub use redis::RedisSettings;
@@ -108,6 +112,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub realtime: RealtimeSettings,
     pub metrics: MetricsSettings,
+    pub jobs: JobsSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +134,8 @@ struct RawSettings {
     realtime: RealtimeSettings,
     #[serde(default)]
     metrics: MetricsSettings,
+    jobs: JobsSettings,
+    email: EmailSettings,
 }
 
 /// Environment variables with conventional names, and the setting each one overrides.
@@ -199,6 +207,8 @@ impl Settings {
             auth: raw.auth,
             realtime: raw.realtime,
             metrics: raw.metrics,
+            jobs: raw.jobs,
+            email: raw.email,
         };
         settings.validate()?;
         Ok(settings)
@@ -245,6 +255,8 @@ impl Settings {
         self.realtime.validate()?;
         self.metrics.validate()?;
         self.server.validate()?;
+        self.jobs.validate()?;
+        self.email.validate()?;
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes", "must be at least 1024");
         }
@@ -382,6 +394,13 @@ mod tests {
         assert_eq!(s.realtime.history_size, 10_000);
         assert_eq!(s.metrics.allowed_networks, ["127.0.0.0/8", "::1/128"]);
         assert!(s.server.instance_id.is_none());
+        // The test queue's kinds never run outside config/test.toml.
+        assert!(!s.jobs.test.enabled);
+        assert_eq!(s.jobs.email.attempts, 3);
+        assert_eq!(s.jobs.email.backoff_delay_ms, 2000);
+        assert_eq!(s.jobs.schedules[0].cron, "0 */6 * * *");
+        assert_eq!(s.email.file_dir, "./mail");
+        assert!(s.email.smtp_url.is_none());
         assert_eq!(s.database.statement_timeout_ms, 5000);
         assert_eq!(
             s.database.load_deadline(),
@@ -442,6 +461,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("statement_timeout_ms"), "{err}");
+        let err = load(&[("APP__SERVER__DRAIN_MS", "600000")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.drain_ms"), "{err}");
         let err = load(&[("SESSION_SECRET", "short")])
             .unwrap_err()
             .to_string();

@@ -20,6 +20,10 @@ pub struct ServerSettings {
     /// 0 means one worker per core.
     pub workers: usize,
     pub shutdown_timeout_secs: u64,
+    /// After a stop request, keep serving this long with `Connection: close` on every
+    /// answer and `/readyz` at 503, so a load balancer moves away without a failed
+    /// request (see `middleware::drain`). 0 stops at once.
+    pub drain_ms: u64,
     pub max_body_bytes: usize,
     /// This instance's name in `/admin/metrics/cluster` and its Redis snapshot key; unset
     /// means `{hostname}-{pid}-{4 random hex digits}`, made at start-up (see
@@ -28,6 +32,9 @@ pub struct ServerSettings {
     pub instance_id: Option<String>,
 }
 
+/// Longest drain before a stop, in milliseconds.
+const MAX_DRAIN_MS: u64 = 60_000;
+
 /// Longest instance id, in characters.
 pub const MAX_INSTANCE_ID: usize = 64;
 
@@ -35,6 +42,12 @@ impl ServerSettings {
     /// An instance id goes into a Redis key: 1..=64 of `A-Z a-z 0-9 . _ -` (no braces,
     /// which would change the key's Redis Cluster hash tag).
     pub(super) fn validate(&self) -> Result<(), super::ConfigError> {
+        if self.drain_ms > MAX_DRAIN_MS {
+            return super::invalid(
+                "server.drain_ms (APP__SERVER__DRAIN_MS)",
+                "must be at most 60000 (a minute)",
+            );
+        }
         let Some(id) = &self.instance_id else {
             return Ok(());
         };

@@ -5,6 +5,7 @@
 
 pub mod migrate;
 pub mod models;
+pub mod outbox;
 pub mod pool;
 pub mod products;
 pub mod seed;

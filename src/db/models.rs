@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::schema::{products, users};
+use crate::schema::{outbox, products, users};
 
 /// A `products` row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -78,4 +78,22 @@ pub struct NewUserRow {
     pub email: String,
     pub password_hash: String,
     pub role: String,
+}
+
+/// An `outbox` row: a job waiting for the relay.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox, check_for_backend(diesel::pg::Pg))]
+pub struct OutboxRow {
+    pub id: i64,
+    pub queue: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A job to put in the outbox, in the transaction of the write that needs it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct NewOutboxRow {
+    pub queue: String,
+    pub payload: serde_json::Value,
 }

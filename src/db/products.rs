@@ -4,7 +4,7 @@ use diesel::dsl::now;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::models::{NewProductRow, ProductChanges, ProductRow};
+use super::models::{NewOutboxRow, NewProductRow, ProductChanges, ProductRow};
 use super::DbResult;
 use crate::domain::ListQuery;
 use crate::schema::products::{self, dsl};
@@ -48,6 +48,33 @@ pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> DbResult<Option<Prod
         .first(conn)
         .await
         .optional()?)
+}
+
+/// Inserts a product and, in the same transaction, the outbox job `job` makes for it:
+/// both commit or neither does.
+#[tracing::instrument(skip_all)]
+pub async fn insert_with_job(
+    conn: &mut AsyncPgConnection,
+    row: &NewProductRow,
+    job: impl FnOnce(&ProductRow) -> NewOutboxRow + Send,
+) -> DbResult<ProductRow> {
+    use diesel_async::AsyncConnection as _;
+    let row = row.clone();
+    let inserted = conn
+        .transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let product = diesel::insert_into(products::table)
+                .values(&row)
+                .returning(ProductRow::as_returning())
+                .get_result(conn)
+                .await?;
+            diesel::insert_into(crate::schema::outbox::table)
+                .values(&job(&product))
+                .execute(conn)
+                .await?;
+            Ok(product)
+        })
+        .await?;
+    Ok(inserted)
 }
 
 #[tracing::instrument(skip_all)]
@@ -123,6 +150,20 @@ pub async fn recently_updated_active_ids(
         .order((dsl::updated_at.desc(), dsl::id.desc()))
         .limit(limit)
         .select(dsl::id)
+        .load(conn)
+        .await?)
+}
+
+/// The categories of active products, alphabetically (the `categories` warming job), at
+/// most `limit` of them.
+#[tracing::instrument(skip(conn))]
+pub async fn active_categories(conn: &mut AsyncPgConnection, limit: i64) -> DbResult<Vec<String>> {
+    Ok(products::table
+        .filter(dsl::is_active.eq(true))
+        .select(dsl::category)
+        .distinct()
+        .order(dsl::category.asc())
+        .limit(limit)
         .load(conn)
         .await?)
 }

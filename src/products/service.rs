@@ -2,6 +2,9 @@
 //! invalidate the cache (here and, through the bus, on every instance), then publish the
 //! product event. Handlers only parse, authorize and shape the answer.
 //!
+//! A create also writes the `email` job into the outbox in its transaction, so the email
+//! goes out once Redis has the job even if Redis is down at the moment of the write.
+//!
 //! Order matters: the invalidation and the event come after the commit, so no reader
 //! (and no WebSocket client acting on the event) can fetch the old row back into a cache
 //! or see a change that then rolls back. A write that finds nothing, or fails, publishes
@@ -9,9 +12,11 @@
 
 use crate::cache::Cache;
 use crate::catalog;
-use crate::db::models::{NewProductRow, ProductChanges};
+use crate::db::models::{NewOutboxRow, NewProductRow, ProductChanges, ProductRow};
 use crate::db::{self, products, DbError, DbPool};
-use crate::domain::Product;
+use crate::domain::{Price, Product};
+use crate::jobs::email::EmailJob;
+use crate::jobs::{Jobs, EMAIL_QUEUE};
 use crate::pubsub::product_events::ProductChange;
 use crate::pubsub::ProductEvents;
 
@@ -30,11 +35,17 @@ pub struct ProductWrites {
     db: DbPool,
     cache: Cache,
     events: ProductEvents,
+    jobs: Jobs,
 }
 
 impl ProductWrites {
-    pub fn new(db: DbPool, cache: Cache, events: ProductEvents) -> ProductWrites {
-        ProductWrites { db, cache, events }
+    pub fn new(db: DbPool, cache: Cache, events: ProductEvents, jobs: Jobs) -> ProductWrites {
+        ProductWrites {
+            db,
+            cache,
+            events,
+            jobs,
+        }
     }
 
     /// Events this instance could not publish since start-up.
@@ -42,12 +53,15 @@ impl ProductWrites {
         self.events.failures()
     }
 
-    /// Inserts a product and returns it as the API shows it.
+    /// Inserts a product, with its email job in the outbox in the same transaction, and
+    /// returns it as the API shows it.
     #[tracing::instrument(skip_all)]
     pub async fn create(&self, new_row: &NewProductRow) -> Result<Product, WriteError> {
         let mut conn = db::pool::connection(&self.db).await?;
-        let row = products::insert(&mut conn, new_row).await?;
+        let row = products::insert_with_job(&mut conn, new_row, product_created_job).await?;
         drop(conn);
+        // The relay would find the row within a second anyway; this makes it now.
+        self.jobs.nudge_outbox();
         catalog::product_written(&self.cache, row.id, &[&row.category]).await;
         let product = Product::from(row);
         let offset = self
@@ -100,5 +114,20 @@ impl ProductWrites {
         let offset = self.events.publish(&ProductChange::Deleted { id }).await;
         tracing::info!(product_id = id, ?offset, "product deleted");
         Ok(())
+    }
+}
+
+/// The outbox row of the email that announces a new product.
+fn product_created_job(row: &ProductRow) -> NewOutboxRow {
+    let job = EmailJob::ProductCreated {
+        product_id: row.id,
+        name: row.name.clone(),
+        category: row.category.clone(),
+        price: Price::from_stored_cents(row.price_cents).to_string(),
+    };
+    NewOutboxRow {
+        queue: EMAIL_QUEUE.to_string(),
+        // A derived Serialize of strings and numbers cannot fail.
+        payload: serde_json::to_value(job).unwrap_or_default(),
     }
 }

@@ -56,6 +56,9 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (postgres, redis) = tokio::join!(postgres_up(&state), redis_up(&state));
     let mut down = Vec::new();
+    if state.draining.is_on() {
+        down.push("draining (stopping)");
+    }
     if !postgres {
         down.push("postgres");
     }

@@ -9,6 +9,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod products;
+pub mod queues;
 pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -105,7 +106,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .wrap(actix_web::middleware::from_fn(
                     crate::middleware::require_admin::require_admin,
                 ))
-                .configure(admin::configure),
+                .configure(admin::configure)
+                .configure(queues::configure),
         )
         .service(
             web::resource("/ws")

@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{AdditionalProperties, Schema};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, cart, health, metrics, products, ws};
+use super::{admin, auth, cart, health, metrics, products, queues, ws};
 use crate::auth::accounts::Account;
 use crate::domain::{CreateProduct, Product, UpdateProduct};
 use crate::error::{ErrorBody, ErrorDetail, FieldError};
@@ -30,6 +30,10 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         admin::metrics_cluster,
         metrics::metrics,
         admin::invalidate,
+        queues::list,
+        queues::failed,
+        queues::retry,
+        queues::remove,
         auth::register,
         auth::login,
         auth::logout,
@@ -58,6 +62,10 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         cart::CartAdd,
         cart::CartQuantity,
         admin::InvalidateBody,
+        queues::QueuesResponse,
+        queues::FailedJobsResponse,
+        crate::jobs::QueueStats,
+        crate::jobs::FailedJob,
         ErrorBody,
         ErrorDetail,
         FieldError,

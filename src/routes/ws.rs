@@ -2,10 +2,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::auth::extract::admin_user;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::ws::admission::Refused;
-use crate::ws::session::{self, Limits};
+use crate::ws::session::{self, AdminAccess, Limits};
 
 /// Seconds a client at its own cap is asked to wait: its sockets are long-lived, so a
 /// place rarely frees within a second.
@@ -22,6 +23,9 @@ const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
 /// `realtime.max_frame_bytes` closes it with 1009; after `realtime.max_bad_frames`
 /// refused frames, 1008; on server shutdown, 1001. An `update` of a product moved to
 /// another category carries `previousCategory` and reaches both categories' topics.
+/// `admin:metrics` (an admin session or the admin token, else an `error` frame with
+/// `unauthorized` or `forbidden`) pushes `{"type":"admin.metrics","snapshot":{...}}`, the
+/// document of `GET /admin/metrics/cache`, every second.
 #[utoipa::path(get, path = "/ws", tag = "realtime",
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
@@ -52,10 +56,16 @@ pub async fn ws(
             Refused::Total => ApiError::Unavailable("WebSocket capacity"),
         }
     })?;
+    let admin = match admin_user(&req) {
+        Ok(_) => AdminAccess::Granted,
+        Err(ApiError::Forbidden) => AdminAccess::Forbidden,
+        Err(_) => AdminAccess::Unauthorized,
+    };
     actix_rt::spawn(session::run(
         state.ws_hub.clone(),
         state.redis.clone(),
         Limits::from_settings(&state.settings.realtime),
+        admin,
         admitted,
         ws_session,
         stream,

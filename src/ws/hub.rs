@@ -124,6 +124,24 @@ pub struct Recover;
 #[rtype(result = "usize")]
 pub struct Shutdown;
 
+/// This instance's metrics snapshot, for the `admin:metrics` subscribers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdminMetrics {
+    frame: ByteString,
+}
+
+impl AdminMetrics {
+    /// Wraps the snapshot's JSON as `{"type":"admin.metrics","snapshot":{...}}`.
+    pub fn new(snapshot_json: &str) -> AdminMetrics {
+        AdminMetrics {
+            frame: ByteString::from(format!(
+                r#"{{"type":"admin.metrics","snapshot":{snapshot_json}}}"#
+            )),
+        }
+    }
+}
+
 /// Asks for the hub's figures (for the metrics).
 #[derive(Message)]
 #[rtype(result = "HubStats")]
@@ -256,6 +274,22 @@ impl Handler<Shutdown> for Hub {
             let _ = client.kick.send(Kick::Shutdown);
         }
         told
+    }
+}
+
+impl Handler<AdminMetrics> for Hub {
+    type Result = ();
+
+    /// Queues the snapshot for every `admin:metrics` subscriber (no offset: it is not a
+    /// product event, and a replay never covers it).
+    fn handle(&mut self, msg: AdminMetrics, _: &mut Context<Self>) {
+        let Some(ids) = self.topics.get(&Topic::AdminMetrics) else {
+            return;
+        };
+        let ids: Vec<ConnId> = ids.iter().copied().collect();
+        for id in ids {
+            self.enqueue(id, None, msg.frame.clone());
+        }
     }
 }
 

@@ -32,20 +32,28 @@ pub enum ServerMessage<'a> {
     Error { code: &'a str, message: &'a str },
 }
 
-/// A subscription target: `products`, `product:{id}` or `category:{name}`.
+/// A subscription target: `products`, `product:{id}`, `category:{name}`, or
+/// `admin:metrics` (this instance's metrics snapshot every second; admins only).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "String")]
 pub enum Topic {
     Products,
     Product(i64),
     Category(String),
+    AdminMetrics,
 }
+
+/// The wire name of the admin metrics topic.
+pub const ADMIN_METRICS: &str = "admin:metrics";
 
 impl Topic {
     /// Parses the wire syntax; `None` for anything else.
     pub fn parse(text: &str) -> Option<Topic> {
         if text == "products" {
             return Some(Topic::Products);
+        }
+        if text == ADMIN_METRICS {
+            return Some(Topic::AdminMetrics);
         }
         if let Some(id) = text.strip_prefix("product:") {
             return id.parse().ok().map(Topic::Product);
@@ -90,6 +98,7 @@ impl From<Topic> for String {
             Topic::Products => "products".to_string(),
             Topic::Product(id) => format!("product:{id}"),
             Topic::Category(name) => format!("category:{name}"),
+            Topic::AdminMetrics => ADMIN_METRICS.to_string(),
         }
     }
 }
@@ -114,7 +123,15 @@ mod tests {
             Topic::parse("category:Books"),
             Some(Topic::Category("Books".into()))
         );
-        for bad in ["product:x", "product:", "category:", "items", "Products"] {
+        assert_eq!(Topic::parse("admin:metrics"), Some(Topic::AdminMetrics));
+        for bad in [
+            "product:x",
+            "product:",
+            "category:",
+            "items",
+            "Products",
+            "admin:",
+        ] {
             assert_eq!(Topic::parse(bad), None, "{bad}");
         }
     }

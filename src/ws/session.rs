@@ -45,6 +45,18 @@ impl Limits {
     }
 }
 
+/// Whether the connection may subscribe to `admin:metrics`, decided at the handshake from
+/// its session or bearer token like any `/admin` request (a role changed later applies
+/// when the client reconnects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAccess {
+    Granted,
+    /// Signed out: `unauthorized`.
+    Unauthorized,
+    /// Signed in, not an admin: `forbidden`.
+    Forbidden,
+}
+
 /// Why the loop ended, and so how to close.
 enum End {
     ClientClosed,
@@ -65,6 +77,7 @@ struct Conn {
     seam: replay::Seam,
     /// Frames refused so far (see `Limits::max_bad_frames`).
     bad_frames: u32,
+    admin: AdminAccess,
 }
 
 /// Serves one connection until either side closes it. `admitted` holds the connection's
@@ -73,6 +86,7 @@ pub async fn run(
     hub: Addr<Hub>,
     redis: RedisClient,
     limits: Limits,
+    admin: AdminAccess,
     admitted: Admitted,
     session: Session,
     stream: MessageStream,
@@ -89,6 +103,7 @@ pub async fn run(
         session,
         seam: replay::Seam::default(),
         bad_frames: 0,
+        admin,
     };
     let end = match conn.hub.send(connect).await {
         Ok(true) => conn.serve(stream, &mut outgoing, &mut kicked, limits).await,
@@ -218,6 +233,26 @@ impl Conn {
             ClientMessage::Ping => self.reply(&ServerMessage::Pong).await,
             ClientMessage::Subscribe { topics, since } => match parse_topics(&topics) {
                 Err(message) => self.reply_error("bad_topic", &message).await,
+                Ok(topics) if topics.contains(&Topic::AdminMetrics) => {
+                    match self.admin {
+                        AdminAccess::Granted => self.subscribe(topics, since).await,
+                        // Not a malformed frame: answered, not counted against the client.
+                        AdminAccess::Unauthorized => {
+                            self.reply(&ServerMessage::Error {
+                                code: "unauthorized",
+                                message: "admin:metrics needs an admin session or the admin token",
+                            })
+                            .await
+                        }
+                        AdminAccess::Forbidden => {
+                            self.reply(&ServerMessage::Error {
+                                code: "forbidden",
+                                message: "admin:metrics is for admins",
+                            })
+                            .await
+                        }
+                    }
+                }
                 Ok(topics) => self.subscribe(topics, since).await,
             },
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {

@@ -1,8 +1,9 @@
 //! Graceful shutdown with WebSockets open. actix-web's stop waits for in-flight requests,
 //! but an upgraded socket is a response that never ends: the workers would wait out the
 //! shutdown timeout and then drop every socket without a close frame. So the service
-//! handles SIGINT/SIGTERM itself (actix's own signal handling is off): first the hub
-//! tells every session to close with 1001 (going away) and refuses new ones, then, once
+//! handles SIGINT/SIGTERM itself (actix's own signal handling is off): first it drains
+//! (`middleware::drain`) while the hub tells every session to close with 1001 (going
+//! away) and refuses new ones, then, once
 //! the sockets are closed (or the shutdown timeout has passed), the HTTP server stops
 //! gracefully.
 
@@ -12,6 +13,7 @@ use actix::Addr;
 use actix_web::dev::ServerHandle;
 use tokio::sync::watch;
 
+use crate::middleware::drain::Draining;
 use crate::ws::hub::{self, Hub};
 use crate::ws::Admission;
 
@@ -60,14 +62,27 @@ pub struct Shutdown {
     pub server: ServerHandle,
     /// For the sockets to close, then again for the server's in-flight requests.
     pub timeout: Duration,
+    /// Raised first: `/readyz` fails and every answer closes its connection.
+    pub draining: Draining,
+    /// How long to keep serving that way before the stop.
+    pub drain: Duration,
 }
 
 impl Shutdown {
     /// Waits for a stop request, closes the sockets, then stops the server.
     pub async fn run(self) {
         self.stopper.requested().await;
+        // Draining first (readiness fails, connections close after their answer), and
+        // the WebSockets told at once, so their clients reconnect to another instance
+        // while this one still answers; the drain then covers both.
+        self.draining.start();
         let told = self.hub.send(hub::Shutdown).await.unwrap_or(0);
-        tracing::info!(sockets = told, "stopping: closing WebSockets with 1001");
+        tracing::info!(
+            sockets = told,
+            drain_ms = self.drain.as_millis() as u64,
+            "stopping: draining, WebSockets closed with 1001"
+        );
+        tokio::time::sleep(self.drain).await;
         let deadline = tokio::time::Instant::now() + self.timeout;
         while self.admission.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(POLL).await;

@@ -194,7 +194,7 @@ async function refreshCluster() {
 async function refreshQueues() {
   const answer = await api("/admin/queues");
   if (!answer.ok) return;
-  const queues = answer.body.queues || [];
+  const queues = answer.body.data || [];
   const body = $("queues").tBodies[0];
   body.replaceChildren();
   for (const q of queues) {
@@ -207,16 +207,16 @@ async function refreshQueues() {
   const failures = $("failures").tBodies[0];
   const rows = [];
   for (const q of queues) {
-    const failed = await api(`/admin/queues/${encodeURIComponent(q.name)}/failed`);
-    if (failed.ok) for (const job of failed.body.jobs || []) rows.push([q.name, job]);
+    const failed = await api(`/admin/queues/${encodeURIComponent(q.name)}/failed?limit=10`);
+    if (failed.ok) for (const job of failed.body.data || []) rows.push([q.name, job]);
   }
   failures.replaceChildren();
   for (const [queue, job] of rows.slice(0, 20)) {
     const row = failures.insertRow();
     cell(row, queue);
     cell(row, job.id);
-    cell(row, integer(job.attempts));
-    cell(row, job.error || "", "error-text");
+    cell(row, `${job.attemptsMade} of ${job.attempts}`);
+    cell(row, job.failedReason || "", "error-text");
     const actions = cell(row, "");
     actions.append(jobButton("Retry", "POST", queue, job, "retry"), " ",
       jobButton("Remove", "DELETE", queue, job, ""));

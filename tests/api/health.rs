@@ -66,3 +66,49 @@ async fn request_id_is_echoed_or_generated() {
         .expect("a generated id");
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
 }
+
+#[actix_web::test]
+async fn a_stop_drains_first_readiness_fails_and_connections_close_then_it_stops() {
+    let app = crate::helpers::spawn_app_with(|s| s.server.drain_ms = 1500).await;
+    let client = reqwest::Client::new();
+    let before = client.get(app.url("/readyz")).send().await.expect("sent");
+    assert_eq!(before.status(), 200);
+    assert_ne!(
+        before
+            .headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("close")
+    );
+
+    app.stopper.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Still serving, but telling a balancer to move away.
+    let served = client
+        .get(app.url("/api/products"))
+        .send()
+        .await
+        .expect("served while draining");
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["connection"], "close");
+    let ready = client.get(app.url("/readyz")).send().await.expect("sent");
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("draining")),
+        "{body}"
+    );
+
+    // Then it stops: new connections are refused (bounded wait).
+    let mut refused = false;
+    for _ in 0..50 {
+        if client.get(app.url("/healthz")).send().await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the instance stopped after draining");
+}

@@ -40,6 +40,11 @@ pub fn test_settings() -> Settings {
     // One key per test run, shared by instances started from a clone of these settings.
     settings.session.secret = Some(SecretString::from(format!("{id}{id}{id}")));
     settings.admin.api_token = Some(SecretString::from(format!("token-{id}")));
+    // Emails (a file each) of this test only, never into the working tree.
+    settings.email.file_dir = std::env::temp_dir()
+        .join(format!("cc-test-mail-{}", &id[..16]))
+        .to_string_lossy()
+        .to_string();
     settings
 }
 
@@ -58,6 +63,8 @@ pub struct TestApp {
     pub product_events: tokio::sync::broadcast::Receiver<catalog_cache::pubsub::ProductEvent>,
     /// Stops this instance gracefully, as SIGTERM would.
     pub stopper: catalog_cache::ws::shutdown::Stopper,
+    /// The instance's job scheduler.
+    pub jobs: catalog_cache::jobs::Jobs,
     _cleanup: Cleanup,
 }
 
@@ -84,6 +91,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
     let cache = app.cache();
     let product_events = app.product_events();
     let stopper = app.stopper();
+    let jobs = app.jobs();
     actix_web::rt::spawn(app.run_until_stopped());
     let admin_email = format!("admin-{}@test.example", uuid::Uuid::new_v4().simple());
     let app = TestApp {
@@ -94,6 +102,7 @@ pub async fn spawn_app_from(settings: Settings) -> TestApp {
         cache,
         product_events,
         stopper,
+        jobs,
         _cleanup: cleanup,
     };
     app.create_admin(&app.admin_email).await;
@@ -313,6 +322,7 @@ struct Cleanup {
     database_url: String,
     redis_url: String,
     prefix: String,
+    mail_dir: String,
 }
 
 impl Cleanup {
@@ -321,6 +331,7 @@ impl Cleanup {
             database_url: secrecy::ExposeSecret::expose_secret(&settings.database.url).to_string(),
             redis_url: secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_string(),
             prefix: settings.redis.prefix.clone(),
+            mail_dir: settings.email.file_dir.clone(),
         }
     }
 }
@@ -330,6 +341,7 @@ impl Drop for Cleanup {
         let database_url = self.database_url.clone();
         let redis_url = self.redis_url.clone();
         let prefix = self.prefix.clone();
+        let _ = std::fs::remove_dir_all(&self.mail_dir);
         // Drop cannot await, and the test's runtime may be gone: use a thread of our own.
         let done = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()

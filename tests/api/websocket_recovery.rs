@@ -64,7 +64,7 @@ async fn offsets_are_equal_across_instances_and_overlapping_topics_get_each_writ
     nothing(&mut on_b).await;
 }
 
-/// `name=value` of the session cookie a sign-in sets.
+/// `name=value` of the session cookie of a newly registered account.
 async fn session_cookie(app: &TestApp) -> String {
     let email = format!("ws-{}@test.example", uuid::Uuid::new_v4().simple());
     let registered = new_client()
@@ -74,6 +74,11 @@ async fn session_cookie(app: &TestApp) -> String {
         .await
         .expect("sent");
     assert_eq!(registered.status(), 201);
+    sign_in_cookie(app, &email).await
+}
+
+/// Signs `email` in (password `PASSWORD`) and returns `name=value` of its session cookie.
+pub async fn sign_in_cookie(app: &TestApp, email: &str) -> String {
     let login = reqwest::Client::new()
         .post(app.url("/api/auth/login"))
         .json(&json!({"email": email, "password": PASSWORD}))
