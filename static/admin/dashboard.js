@@ -6,6 +6,7 @@
 const WINDOW_SECS = 600;
 const POLL_MS = 2000;
 const SLOW_POLL_MS = 5000;
+const CLUSTER_POLL_MS = 2000;
 const RECONNECT_MS = 3000;
 
 const $ = (id) => document.getElementById(id);
@@ -59,7 +60,41 @@ const charts = {
   hits: chart($("chart-hits"), ["L1", "L2"], ["#2457c5", "#b35c00"], [0, 1]),
   requests: chart($("chart-requests"), ["requests/s"], ["#1f7a3a"]),
   memory: chart($("chart-memory"), ["used"], ["#7a3db8"]),
+  clusterHits: chart($("chart-cluster-hits"), ["L1", "L2"], ["#2457c5", "#b35c00"], [0, 1]),
+  clusterRequests: chart($("chart-cluster-requests"), ["requests/s"], ["#1f7a3a"]),
 };
+
+// The whole deployment: every live instance's snapshot summed (from the cluster view).
+const clusterSeries = { t: [], l1: [], l2: [], rps: [] };
+let clusterPrevious = null;
+const sum = (all, f) => all.reduce((n, s) => n + f(s), 0);
+
+function pushCluster(instances) {
+  const now = Date.now() / 1000;
+  const totals = {
+    l1Served: sum(instances, (s) => s.cache.l1.hits + s.cache.l1.stale),
+    l1All: sum(instances, l1Requests),
+    l2Served: sum(instances, (s) => s.cache.l2.hits + s.cache.l2.stale),
+    l2All: sum(instances, l2Requests),
+    requests: sum(instances, requestCount),
+    ids: instances.map((s) => (s.instance ? s.instance.id : "?")).join(","),
+  };
+  // A counter that fell (an instance restarted or left) starts the deltas afresh.
+  if (clusterPrevious && clusterPrevious.ids === totals.ids) {
+    const dt = Math.max(0.001, now - clusterPrevious.at);
+    const d = (k) => Math.max(0, totals[k] - clusterPrevious.totals[k]);
+    clusterSeries.t.push(now);
+    clusterSeries.l1.push(d("l1All") > 0 ? d("l1Served") / d("l1All") : null);
+    clusterSeries.l2.push(d("l2All") > 0 ? d("l2Served") / d("l2All") : null);
+    clusterSeries.rps.push(d("requests") / dt);
+    while (clusterSeries.t.length && clusterSeries.t[0] < now - WINDOW_SECS) {
+      for (const k of Object.keys(clusterSeries)) clusterSeries[k].shift();
+    }
+    charts.clusterHits.setData([clusterSeries.t, clusterSeries.l1, clusterSeries.l2]);
+    charts.clusterRequests.setData([clusterSeries.t, clusterSeries.rps]);
+  }
+  clusterPrevious = { at: now, totals };
+}
 
 function push(snapshot) {
   const now = Date.now() / 1000;
@@ -179,6 +214,7 @@ async function refreshCluster() {
   if (!answer.ok) return;
   const body = $("cluster").tBodies[0];
   body.replaceChildren();
+  pushCluster(answer.body.instances || []);
   for (const s of answer.body.instances || []) {
     const row = body.insertRow();
     cell(row, s.instance ? s.instance.id : "?");
@@ -273,5 +309,5 @@ startPolling();
 connect();
 refreshCluster();
 refreshQueues();
-setInterval(refreshCluster, SLOW_POLL_MS);
+setInterval(refreshCluster, CLUSTER_POLL_MS);
 setInterval(refreshQueues, SLOW_POLL_MS);

@@ -100,8 +100,11 @@ try {
     await page.locator("#job-answer.ok").filter({ hasText: `Retried job ${id}` }).waitFor();
   }
 
-  step("the deployment table lists this instance");
+  step("the deployment table lists this instance, and its charts draw");
   await page.locator("#cluster tbody tr").first().waitFor();
+  for (const id of ["chart-hits", "chart-requests", "chart-memory", "chart-cluster-hits", "chart-cluster-requests"]) {
+    await page.locator(`#${id} canvas`).waitFor();
+  }
 
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot, fullPage: true });
