@@ -48,7 +48,11 @@ function chart(target, labels, colours, yRange) {
   const width = Math.max(300, target.clientWidth || 400);
   const opts = {
     width, height: 180,
-    scales: { x: { time: true }, y: yRange ? { range: yRange } : {} },
+    // Always the last 10 minutes, so one point or a gap still reads as time.
+    scales: {
+      x: { time: true, range: () => [Date.now() / 1000 - WINDOW_SECS, Date.now() / 1000] },
+      y: yRange ? { range: yRange } : {},
+    },
     series: [{}].concat(labels.map((label, i) => ({ label, stroke: colours[i], width: 2, spanGaps: false }))),
     axes: [{}, { size: 55 }],
     legend: { live: true },
