@@ -18,7 +18,9 @@ VENV="target/schemathesis-venv"
 MAX_EXAMPLES="${ST_MAX_EXAMPLES:-30}"
 SEED="${ST_SEED:-1}"
 
-if [ ! -x "$VENV/bin/schemathesis" ]; then
+# A venv records its own path: one copied or moved with target/ must be made again.
+if ! "$VENV/bin/schemathesis" --version >/dev/null 2>&1; then
+  rm -rf "$VENV"
   echo "schemathesis: installing $ST_VERSION into $VENV"
   "${PYTHON:-python3.11}" -m venv "$VENV"
   "$VENV/bin/pip" install --quiet "schemathesis==$ST_VERSION"
