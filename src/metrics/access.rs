@@ -37,12 +37,7 @@ impl MetricsAccess {
 
     /// The client's address as the rate limiter sees it; `None` without a peer address.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok());
-        Some(self.proxies.client_ip(peer, forwarded))
+        self.proxies.request_client(req.peer_addr(), req.headers())
     }
 
     /// Whether this client is on an allowed network.

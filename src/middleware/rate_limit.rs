@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 
 use crate::auth::session::SessionUser;
 use crate::error::ApiError;
-use crate::ratelimit::identity;
 use crate::ratelimit::policy::{Algorithm, IdentityKind, Policy};
 use crate::ratelimit::{headers, Check, CheckKey, RateLimit, WorkerLimiter};
 use crate::redis_client::Keyspace;
@@ -107,17 +106,9 @@ fn key(keyspace: &Keyspace, policy: &Policy, who: &str) -> CheckKey {
 }
 
 fn client_ip(req: &ServiceRequest, limit: &RateLimit) -> String {
-    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
-        return "unknown".to_string();
-    };
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok());
-    identity::group(
-        limit.proxies.client_ip(peer, forwarded),
-        limit.ipv6_prefix_len,
-    )
+    limit
+        .proxies
+        .request_identity(req.peer_addr(), req.headers(), limit.ipv6_prefix_len)
 }
 
 /// The lower-cased `email` of a JSON body, read up to the body limit and put back for

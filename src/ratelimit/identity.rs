@@ -14,6 +14,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use actix_web::http::header::HeaderMap;
 use ipnet::{IpNet, Ipv6Net};
 
 /// The proxies whose forwarding headers are believed.
@@ -65,6 +66,29 @@ impl TrustedProxies {
             }
         }
         current
+    }
+
+    /// A request's client: its peer, or the `X-Forwarded-For` hop the trusted proxies
+    /// vouch for; `None` without a peer address. The rate limiter, the WebSocket caps and
+    /// the `/metrics` network rule all decide the client here.
+    pub fn request_client(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        Some(self.client_ip(peer?.ip(), forwarded))
+    }
+
+    /// The identity string of a request's client ([`group`]ed), `unknown` without a peer.
+    pub fn request_identity(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+        ipv6_prefix_len: u8,
+    ) -> String {
+        match self.request_client(peer, headers) {
+            Some(ip) => group(ip, ipv6_prefix_len),
+            None => "unknown".to_string(),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix_web::HttpRequest;
 
 use crate::configuration::Settings;
-use crate::ratelimit::identity::{self, BadProxy, TrustedProxies};
+use crate::ratelimit::identity::{BadProxy, TrustedProxies};
 
 /// Why a handshake is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -70,17 +70,8 @@ impl Admission {
 
     /// The client a handshake counts under, as the rate limiter names it.
     pub fn client_of(&self, req: &HttpRequest) -> String {
-        let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
-            return "unknown".to_string();
-        };
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok());
-        identity::group(
-            self.proxies.client_ip(peer, forwarded),
-            self.ipv6_prefix_len,
-        )
+        self.proxies
+            .request_identity(req.peer_addr(), req.headers(), self.ipv6_prefix_len)
     }
 
     /// Takes a place for `client` (its identity, as the rate limiter spells it), or says
