@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::fixture::{Cluster, Options};
 use crate::load::Load;
 use crate::private_redis::PrivateRedis;
-use crate::{next, subscribe};
+use crate::{name_on, next, subscribe};
 use futures_util::{SinkExt, StreamExt};
 
 async fn metrics(base: &str, token: &str) -> Option<Value> {
@@ -47,16 +47,6 @@ async fn eventually_everywhere(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn name_on(base: &str, id: i64) -> Option<String> {
-    let body: Value = reqwest::get(format!("{base}/api/products/{id}"))
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    body["data"]["name"].as_str().map(str::to_string)
 }
 
 #[actix_web::test]

@@ -25,6 +25,17 @@ use fixture::Cluster;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The name `base` serves for product `id`; `None` when it answers no product.
+pub async fn name_on(base: &str, id: i64) -> Option<String> {
+    let body: Value = reqwest::get(format!("{base}/api/products/{id}"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    body["data"]["name"].as_str().map(str::to_string)
+}
+
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
 }
@@ -108,21 +119,12 @@ async fn a_session_and_its_cart_hold_on_every_instance() {
 #[tokio::test]
 async fn after_an_update_no_instance_serves_the_old_version() {
     let cluster = Cluster::up("update");
-    let client = reqwest::Client::new();
     let mut readers = cluster.instances.clone();
     readers.push(cluster.url.clone());
     // Warm every L1 (and nginx's view of each) with the old version.
     for _ in 0..2 {
         for base in &readers {
-            let body = json_of(
-                client
-                    .get(format!("{base}/api/products/1"))
-                    .send()
-                    .await
-                    .expect("sent"),
-            )
-            .await;
-            assert!(body["data"]["name"].is_string(), "{body}");
+            assert!(name_on(base, 1).await.is_some(), "{base}");
         }
     }
 
@@ -135,18 +137,9 @@ async fn after_an_update_no_instance_serves_the_old_version() {
         let mut switched = vec![false; readers.len()];
         for _round in 0..60 {
             for (i, base) in readers.iter().enumerate() {
-                let body = json_of(
-                    client
-                        .get(format!("{base}/api/products/1"))
-                        .send()
-                        .await
-                        .expect("sent"),
-                )
-                .await;
-                let served = body["data"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let served = name_on(base, 1)
+                    .await
+                    .expect("an answer naming the product");
                 if served == name {
                     switched[i] = true;
                 } else {
@@ -167,15 +160,11 @@ async fn after_an_update_no_instance_serves_the_old_version() {
         );
         for _ in 0..10 {
             for base in &readers {
-                let body = json_of(
-                    client
-                        .get(format!("{base}/api/products/1"))
-                        .send()
-                        .await
-                        .expect("sent"),
-                )
-                .await;
-                assert_eq!(body["data"]["name"], name.as_str(), "{base}");
+                assert_eq!(
+                    name_on(base, 1).await.as_deref(),
+                    Some(name.as_str()),
+                    "{base}"
+                );
             }
         }
     }
