@@ -84,6 +84,17 @@ pub struct QueueStore {
 }
 
 impl QueueStore {
+    /// Runs one prepared script on the queue's own Redis client.
+    async fn run_script<T: redis::FromRedisValue>(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, JobsError> {
+        Ok(self
+            .redis
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?)
+    }
+
     pub fn new(redis: RedisClient) -> QueueStore {
         QueueStore { redis }
     }
@@ -170,10 +181,7 @@ impl QueueStore {
             .arg(options.keep_completed)
             .arg(millis(options.delay))
             .arg(millis(TICK_KEY_TTL));
-        let added: i64 = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let added: i64 = self.run_script(invocation).await?;
         Ok((id, added == 1))
     }
 
@@ -196,10 +204,7 @@ impl QueueStore {
             .arg(count)
             .arg(millis(lease))
             .arg(worker);
-        let rows: Vec<Vec<String>> = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let rows: Vec<Vec<String>> = self.run_script(invocation).await?;
         Ok(rows.into_iter().filter_map(parse_taken).collect())
     }
 
@@ -215,10 +220,7 @@ impl QueueStore {
             .arg(&job.token)
             .arg(keys.job_prefix())
             .arg(keys.processed_prefix());
-        let done: i64 = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let done: i64 = self.run_script(invocation).await?;
         Ok(done == 1)
     }
 
@@ -244,10 +246,7 @@ impl QueueStore {
             .arg(error)
             .arg(delay)
             .arg(keys.processed_prefix());
-        let done: i64 = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let done: i64 = self.run_script(invocation).await?;
         Ok(done == 1)
     }
 
@@ -267,10 +266,7 @@ impl QueueStore {
         for (id, token) in jobs {
             invocation.arg(id).arg(token);
         }
-        Ok(self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?)
+        self.run_script(invocation).await
     }
 
     /// Returns jobs whose lease lapsed to waiting; answers their ids.
@@ -281,10 +277,7 @@ impl QueueStore {
             .key(keys.key("active"))
             .key(keys.key("wait"))
             .arg(keys.job_prefix());
-        Ok(self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?)
+        self.run_script(invocation).await
     }
 
     /// Puts a job this worker holds back at the head of waiting (shutdown).
@@ -297,10 +290,7 @@ impl QueueStore {
             .key(keys.key("wait"))
             .arg(id)
             .arg(token);
-        let done: i64 = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let done: i64 = self.run_script(invocation).await?;
         Ok(done == 1)
     }
 
@@ -316,10 +306,7 @@ impl QueueStore {
             .key(keys.key("failed"))
             .key(keys.key("wait"))
             .arg(id);
-        let code: i64 = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let code: i64 = self.run_script(invocation).await?;
         Ok(JobAction::from_code(code))
     }
 
@@ -335,10 +322,7 @@ impl QueueStore {
             invocation.key(keys.key(set));
         }
         invocation.arg(id);
-        let code: i64 = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let code: i64 = self.run_script(invocation).await?;
         Ok(JobAction::from_code(code))
     }
 
@@ -350,10 +334,7 @@ impl QueueStore {
             invocation.key(keys.key(set));
         }
         invocation.arg(keys.processed_prefix());
-        let n: Vec<u64> = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let n: Vec<u64> = self.run_script(invocation).await?;
         let at = |i: usize| n.get(i).copied().unwrap_or(0);
         Ok(QueueStats {
             name: queue.to_string(),
@@ -374,10 +355,7 @@ impl QueueStore {
             .key(keys.key("failed"))
             .arg(keys.job_prefix())
             .arg(limit);
-        let rows: Vec<Vec<String>> = self
-            .redis
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let rows: Vec<Vec<String>> = self.run_script(invocation).await?;
         Ok(rows
             .into_iter()
             .filter_map(|row| parse_failed(queue, row))
