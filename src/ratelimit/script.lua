@@ -1,8 +1,9 @@
 -- The checks of several requests, each deciding all of its matching policies at once,
 -- in one atomic run (the actor batches the checks that arrive while a run is in flight).
--- ARGV[1]: how many requests; then per request: a member unique to it, its policy count
--- k, and per policy: the algorithm ('l' sliding-window log, 'g' GCRA), its limit and its
--- window (ms). KEYS: the state of each policy and identity, all requests' in order.
+-- ARGV[1]: how many requests; then per request: a member unique to it (empty when none
+-- of its policies is a log), its policy count k, and per policy: the algorithm ('l'
+-- sliding-window log, 'g' GCRA), its limit and its window (ms). KEYS: the state of each
+-- policy and identity, all requests' in order.
 -- Returns per request {allowed, remaining_1, reset_ms_1, remaining_2, reset_ms_2, ...},
 -- where reset_ms is, for a policy with no request left, how long until its next slot
 -- frees (the wait a refused client needs), and otherwise how long until its quota is
@@ -19,22 +20,39 @@
 -- (window / limit, rounded down to a whole microsecond) later; a request fits while the
 -- TAT it would leave is at most one window ahead of now, so `limit` requests fit in a
 -- burst and quota comes back one period at a time.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--
+-- Written for the cost per check, which is most of a limited request's cost in Redis
+-- (docs/PERFORMANCE.md): policies are read from ARGV in place (no table per request or
+-- policy), a TAT is passed to SET as a number (Redis writes an integer below 2^53 in
+-- full, without an exponent), and an active client's TAT moves by INCRBY. A GCRA key
+-- lives up to two windows after its last use (one TAT, about 160 bytes).
+local call, tonumber, floor, ceil, max, min =
+  redis.call, tonumber, math.floor, math.ceil, math.max, math.min
+local t = call('TIME')
+local now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
--- One request: its policies p[i] = {key, algo, limit, window}; appends its answer to out.
-local function check(p, member, out)
-  local n = #p
-  local seen = {}
+local out, o = {}, 0
+-- Per policy of the request being decided: the TAT (GCRA) or count (log) it found, and
+-- (GCRA) whether the stored TAT was ahead of now.
+local seen, ahead = {}, {}
+local a, k = 2, 1
+for _ = 1, tonumber(ARGV[1]) do
+  local member, n = ARGV[a], tonumber(ARGV[a + 1])
+  local first = a + 2
+  a = first + 3 * n
+
+  -- Pass 1: does every policy have room?
   local allowed = 1
-  for i = 1, n do
-    local algo, limit, window = p[i].algo, p[i].limit, p[i].window
-    local key = p[i].key
-    if algo == 'g' then
-      local period = math.max(1, math.floor(window * 1000 / limit))
-      local tat = tonumber(redis.call('GET', key)) or now_us
-      if tat < now_us then
+  for i = 0, n - 1 do
+    local p, key = first + 3 * i, KEYS[k + i]
+    local limit, window = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+    if ARGV[p] == 'g' then
+      local period = max(1, floor(window * 1000 / limit))
+      local tat = tonumber(call('GET', key))
+      -- A stored TAT still ahead of now can be moved in place (pass 2).
+      ahead[i] = tat ~= nil and tat >= now_us
+      if not ahead[i] then
         tat = now_us
       end
       seen[i] = tat
@@ -42,77 +60,76 @@ local function check(p, member, out)
         allowed = 0
       end
     else
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-      seen[i] = redis.call('ZCARD', key)
-      if seen[i] >= limit then
+      call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      local count = call('ZCARD', key)
+      seen[i] = count
+      if count >= limit then
         allowed = 0
       end
     end
   end
-  out[#out + 1] = allowed
-  for i = 1, n do
-    local algo, limit, window = p[i].algo, p[i].limit, p[i].window
-    local key = p[i].key
+  out[o + 1] = allowed
+  o = o + 1
+
+  -- Pass 2: use the quota if allowed, and report each policy's state.
+  for i = 0, n - 1 do
+    local p, key = first + 3 * i, KEYS[k + i]
+    local limit, window = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
     local remaining, reset
-    if algo == 'g' then
-      local period = math.max(1, math.floor(window * 1000 / limit))
+    if ARGV[p] == 'g' then
+      local period = max(1, floor(window * 1000 / limit))
       local tat = seen[i]
       if allowed == 1 then
         tat = tat + period
-        -- The key lives until the TAT is reached: after that it would read as "now".
-        redis.call('SET', key, string.format('%d', tat), 'PX',
-          math.max(1, math.ceil((tat - now_us) / 1000)))
+        if ahead[i] then
+          -- INCRBY changes the integer in place and keeps the TTL (cheaper than a SET);
+          -- the key must outlive its TAT, at most one window ahead, so it is given two
+          -- windows whenever less is left: once per window of steady use at most.
+          call('INCRBY', key, period)
+          if call('PTTL', key) < ceil((tat - now_us) / 1000) then
+            call('PEXPIRE', key, 2 * window)
+          end
+        else
+          call('SET', key, tat, 'PX', 2 * window)
+        end
       end
       local ahead = tat - now_us
-      remaining = math.min(limit, math.max(0, math.floor((window * 1000 - ahead) / period)))
+      remaining = min(limit, max(0, floor((window * 1000 - ahead) / period)))
       if remaining == 0 then
-        reset = math.ceil(math.max(0, ahead + period - window * 1000) / 1000)
+        reset = ceil(max(0, ahead + period - window * 1000) / 1000)
       else
-        reset = math.ceil(ahead / 1000)
+        reset = ceil(ahead / 1000)
       end
     else
       local count = seen[i]
       if allowed == 1 then
-        redis.call('ZADD', key, now, member)
-        redis.call('PEXPIRE', key, window)
+        call('ZADD', key, now, member)
+        call('PEXPIRE', key, window)
         count = count + 1
       end
-      remaining = math.max(0, limit - count)
+      remaining = max(0, limit - count)
       reset = window
       if remaining == 0 then
         -- The next slot frees when the entry at index count - limit (the oldest, normally)
         -- leaves the window.
-        local at = math.max(0, count - limit)
-        local entry = redis.call('ZRANGE', key, at, at, 'WITHSCORES')
+        local at = max(0, count - limit)
+        local entry = call('ZRANGE', key, at, at, 'WITHSCORES')
         if entry[2] then
-          reset = math.max(0, tonumber(entry[2]) + window - now)
+          reset = max(0, tonumber(entry[2]) + window - now)
         end
       elseif allowed == 0 then
         -- Room here, but another policy refused: whole again when the newest entry leaves.
-        local entry = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+        local entry = call('ZRANGE', key, -1, -1, 'WITHSCORES')
         reset = 0
         if entry[2] then
-          reset = math.max(0, tonumber(entry[2]) + window - now)
+          reset = max(0, tonumber(entry[2]) + window - now)
         end
       end
     end
-    out[#out + 1] = remaining
-    out[#out + 1] = reset
+    out[o + 1] = remaining
+    out[o + 2] = reset
+    o = o + 2
   end
-end
-
-local out = {}
-local a, k = 2, 1
-for _ = 1, tonumber(ARGV[1]) do
-  local member, count = ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  local p = {}
-  for i = 1, count do
-    p[i] = {key = KEYS[k], algo = ARGV[a], limit = tonumber(ARGV[a + 1]),
-      window = tonumber(ARGV[a + 2])}
-    k = k + 1
-    a = a + 3
-  end
-  check(p, member, out)
+  k = k + n
 end
 return out

@@ -144,3 +144,56 @@ async fn without_redis_the_local_fallback_counts_gcra_too() {
     let retry: u64 = header(&refused, "retry-after").parse().expect("seconds");
     assert!((1190..=1200).contains(&retry), "one period: {retry}");
 }
+
+/// A client that keeps using its quota keeps its count: the key (moved in place while the
+/// client stays ahead, its TTL set when it was written) must outlive its TAT however long
+/// the client goes on, or it would expire mid-use and hand out a fresh burst.
+#[actix_web::test]
+async fn steady_use_past_two_windows_keeps_the_count_and_the_key() {
+    // 4 per second: a burst of 4, then one every 250 ms.
+    let app =
+        spawn_app_with(|s| limited(s, vec![gcra("steady", "GET", "/api/products", 4, 1)])).await;
+    let client = app.anonymous_client();
+    let url = secrecy::ExposeSecret::expose_secret(&app.settings.redis.url).to_string();
+    let mut redis = redis::Client::open(url)
+        .expect("redis client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let started = std::time::Instant::now();
+    let mut allowed = 0u32;
+    // 2.6 s: past the two windows a key is given when it is first written.
+    while started.elapsed() < std::time::Duration::from_millis(2600) {
+        if get(&app, &client, "/api/products").await.status() == 200 {
+            allowed += 1;
+        }
+        let keys = app.redis_keys("rl:steady:gcra:*").await;
+        assert_eq!(
+            keys.len(),
+            1,
+            "the client's key is there while it is in use"
+        );
+        let (tat, ttl_ms, time): (Option<u64>, i64, (u64, u64)) = redis::pipe()
+            .get(&keys[0])
+            .pttl(&keys[0])
+            .cmd("TIME")
+            .query_async(&mut redis)
+            .await
+            .expect("key state");
+        let now_us = time.0 * 1_000_000 + time.1;
+        let tat = tat.expect("a TAT");
+        let needed_ms = tat.saturating_sub(now_us) / 1000;
+        assert!(
+            ttl_ms >= needed_ms as i64,
+            "TTL {ttl_ms} ms < TAT ahead {needed_ms} ms"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    // GCRA's bound over 2.6 s: the burst plus one per 250 ms (a lost key would add a burst).
+    let elapsed_ms = started.elapsed().as_millis() as u32;
+    assert!(
+        allowed <= 4 + elapsed_ms / 250 + 1,
+        "{allowed} allowed in {elapsed_ms} ms"
+    );
+    assert!(allowed >= 8, "the client got its steady rate: {allowed}");
+}
