@@ -5,6 +5,7 @@
 //! the raw request path: `/api/auth/%6Cogin` reaches the login handler, so it must meet
 //! the login policies.
 
+use actix::dev::SendError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -62,10 +63,16 @@ pub async fn rate_limit(
     let Some(limiter) = req.app_data::<web::Data<WorkerLimiter>>().cloned() else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let decision = match limiter.0.send(Check { keys }).await {
-        Ok(decision) => decision,
+    let (check, answer) = Check::new(keys);
+    // A full mailbox makes the request wait for room, as any bounded queue would.
+    let sent = match limiter.0.try_send(check) {
+        Err(SendError::Full(check)) => limiter.0.send(check).await.map_err(|e| e.to_string()),
+        other => other.map_err(|e| e.to_string()),
+    };
+    // No answer only when the actor is gone (shutdown): do not fail the request for it.
+    let decision = match sent {
+        Ok(()) => answer.await.ok().flatten(),
         Err(e) => {
-            // Only when the actor is gone (shutdown): do not fail the request for it.
             tracing::warn!(error = %e, "rate limiter unreachable");
             None
         }

@@ -43,12 +43,27 @@ pub struct CheckKey {
     pub algorithm: Algorithm,
 }
 
-/// Asks whether one request may pass every given policy, using its quota only if so;
-/// `None` means the fallback let it through unlimited (fail open).
+/// Asks whether one request may pass every given policy, using its quota only if so.
+/// The answer goes to `reply`; `None` means the fallback let it through unlimited (fail
+/// open).
+///
+/// The request brings its own reply channel rather than awaiting the message's result:
+/// an asynchronous handler's result would cost a task spawned per check to carry it
+/// (measured in docs/PERFORMANCE.md).
 #[derive(Debug, Message)]
-#[rtype(result = "Option<Decision>")]
+#[rtype(result = "()")]
 pub struct Check {
     pub keys: Vec<CheckKey>,
+    pub reply: oneshot::Sender<Option<Decision>>,
+}
+
+impl Check {
+    /// A check for these policy states, and where its answer will arrive (closed without
+    /// an answer only if the actor stopped).
+    pub fn new(keys: Vec<CheckKey>) -> (Check, oneshot::Receiver<Option<Decision>>) {
+        let (reply, answer) = oneshot::channel();
+        (Check { keys, reply }, answer)
+    }
 }
 
 /// A check waiting for the next script run.
@@ -192,15 +207,24 @@ impl Actor for RateLimiter {
 }
 
 impl Handler<Check> for RateLimiter {
-    type Result = ResponseFuture<Option<Decision>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Check, ctx: &mut Self::Context) -> Self::Result {
-        self.sequence += 1;
-        let (reply, answer) = oneshot::channel();
+    fn handle(&mut self, msg: Check, ctx: &mut Self::Context) {
+        // Only a sliding-log entry needs a name; GCRA counts without one.
+        let member = if msg
+            .keys
+            .iter()
+            .any(|k| k.algorithm == Algorithm::SlidingLog)
+        {
+            self.sequence += 1;
+            format!("{}:{}", self.instance, self.sequence)
+        } else {
+            String::new()
+        };
         self.pending.push(Pending {
             keys: msg.keys,
-            member: format!("{}:{}", self.instance, self.sequence),
-            reply,
+            member,
+            reply: msg.reply,
         });
         // Not at once: after the checks already in the mailbox, so the requests that
         // arrived together go together (actix polls spawned futures after the mailbox).
@@ -211,7 +235,5 @@ impl Handler<Check> for RateLimiter {
                 act.flush(ctx);
             }));
         }
-        // No answer only if the actor stopped (shutdown): do not fail the request for it.
-        Box::pin(async move { answer.await.ok().flatten() })
     }
 }

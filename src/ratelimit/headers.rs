@@ -58,28 +58,38 @@ pub fn apply(
     };
     let (policy, state) = (&policies[i], &decision.states[i]);
     let reset_at = now + chrono::Duration::seconds(reset_secs(state) as i64);
-    let list = policies
-        .iter()
-        .map(|p| format!("\"{}\";q={};w={}", p.name, p.limit, p.window_secs()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let current = format!(
-        "\"{}\";r={};t={}",
-        policy.name,
-        state.remaining,
-        reset_secs(state)
-    );
-    let values = [
-        (X_RATELIMIT_LIMIT, policy.limit.to_string()),
-        (X_RATELIMIT_REMAINING, state.remaining.to_string()),
+    let list = match policies {
+        [only] => only.policy_header.clone(),
+        all => {
+            let items: Vec<&str> = all
+                .iter()
+                .filter_map(|p| p.policy_header.to_str().ok())
+                .collect();
+            match HeaderValue::from_str(&items.join(", ")) {
+                Ok(list) => list,
+                Err(_) => return,
+            }
+        }
+    };
+    headers.insert(X_RATELIMIT_LIMIT, policy.limit_header.clone());
+    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(state.remaining));
+    headers.insert(RATELIMIT_POLICY, list);
+    let computed = [
         (
             X_RATELIMIT_RESET,
             reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         ),
-        (RATELIMIT_POLICY, list),
-        (RATELIMIT, current),
+        (
+            RATELIMIT,
+            format!(
+                "\"{}\";r={};t={}",
+                policy.name,
+                state.remaining,
+                reset_secs(state)
+            ),
+        ),
     ];
-    for (name, value) in values {
+    for (name, value) in computed {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);
         }

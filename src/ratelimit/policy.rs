@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use actix_web::http::header::HeaderValue;
 use actix_web::http::Method;
 
 use crate::configuration::{PolicySettings, RateLimitSettings};
@@ -53,6 +54,10 @@ pub struct Policy {
     pub identity: IdentityKind,
     audience: Audience,
     pub algorithm: Algorithm,
+    /// This policy's item of `RateLimit-Policy` (`"name";q=limit;w=window`) and its
+    /// `X-RateLimit-Limit`, made once: they go on every limited response.
+    pub policy_header: HeaderValue,
+    pub limit_header: HeaderValue,
 }
 
 impl Policy {
@@ -175,7 +180,14 @@ fn parse(raw: &PolicySettings) -> Result<Policy, PolicyError> {
         "gcra" => Algorithm::Gcra,
         _ => return Err(bad("algorithm must be sliding_log or gcra")),
     };
+    let policy_header = HeaderValue::from_str(&format!(
+        "\"{}\";q={};w={}",
+        raw.name, raw.limit, raw.window_secs
+    ))
+    .map_err(|_| bad("name must be a header token"))?;
     Ok(Policy {
+        policy_header,
+        limit_header: HeaderValue::from(raw.limit),
         algorithm,
         name: raw.name.clone(),
         methods,
