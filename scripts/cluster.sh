@@ -20,8 +20,10 @@
 # ADMIN_TOKEN and SESSION_SECRET (generated once and kept in CLUSTER_DIR, so every
 # instance shares them across restarts), TRUST_LOOPBACK_XFF=1 (nginx believes the
 # X-Forwarded-For of clients on 127.0.0.1, so one load generator can stand for many
-# clients), and any APP__* setting, which every instance gets (emails are written to
-# CLUSTER_DIR/mail unless APP__EMAIL__FILE_DIR or APP__EMAIL__SMTP_URL says otherwise).
+# clients), and any APP__* setting or APP_CONFIG_FILE (a TOML file over the repository's
+# config, e.g. the cluster's own [[jobs.schedules]]), which every instance gets (emails
+# are written to CLUSTER_DIR/mail unless APP__EMAIL__FILE_DIR or APP__EMAIL__SMTP_URL
+# says otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
