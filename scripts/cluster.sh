@@ -146,7 +146,9 @@ up() {
   mkdir -p "$CLUSTER_DIR/nginx-tmp"
   if ! command -v nginx >/dev/null; then
     echo "cluster: installing Debian's nginx-light"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+    # Several clusters may start at once on a fresh machine (the test suite does): wait
+    # for another's install to release dpkg's lock instead of failing on it.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q nginx-light >/dev/null
   fi
   if [ -n "${BINARY:-}" ]; then :
   elif [ "$PROFILE" = release ]; then cargo build --release --quiet --bin catalog-cache
