@@ -88,6 +88,10 @@ impl Cluster {
             // with the rest of the suite: the production 50 ms would time out on
             // scheduling alone and turn these tests into tests of the machine.
             ("APP__REDIS__TIMEOUT_MS".into(), "500".into()),
+            // The machine's PostgreSQL takes 100 connections, shared by two clusters at
+            // once and the API tests: 3 × 16 (the default pool) each ran it out ("too
+            // many clients") and an instance failed to start.
+            ("APP__DATABASE__POOL_MAX_SIZE".into(), "5".into()),
         ];
         env.extend(options.env.into_iter().map(|(k, v)| (k.to_string(), v)));
         if let Some(toml) = options.config_file {
