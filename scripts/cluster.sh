@@ -20,8 +20,10 @@
 # ADMIN_TOKEN and SESSION_SECRET (generated once and kept in CLUSTER_DIR, so every
 # instance shares them across restarts), TRUST_LOOPBACK_XFF=1 (nginx believes the
 # X-Forwarded-For of clients on 127.0.0.1, so one load generator can stand for many
-# clients), and any APP__* setting, which every instance gets (emails are written to
-# CLUSTER_DIR/mail unless APP__EMAIL__FILE_DIR or APP__EMAIL__SMTP_URL says otherwise).
+# clients), and any APP__* setting or APP_CONFIG_FILE (a TOML file over the repository's
+# config, e.g. the cluster's own [[jobs.schedules]]), which every instance gets (emails
+# are written to CLUSTER_DIR/mail unless APP__EMAIL__FILE_DIR or APP__EMAIL__SMTP_URL
+# says otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -144,7 +146,9 @@ up() {
   mkdir -p "$CLUSTER_DIR/nginx-tmp"
   if ! command -v nginx >/dev/null; then
     echo "cluster: installing Debian's nginx-light"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+    # Several clusters may start at once on a fresh machine (the test suite does): wait
+    # for another's install to release dpkg's lock instead of failing on it.
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q nginx-light >/dev/null
   fi
   if [ -n "${BINARY:-}" ]; then :
   elif [ "$PROFILE" = release ]; then cargo build --release --quiet --bin catalog-cache

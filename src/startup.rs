@@ -277,11 +277,13 @@ async fn start_jobs(
         cache: cache.clone(),
         db: db.clone(),
         mailer: Mailer::new(&settings.email).context("setting up email")?,
-        test: settings
-            .jobs
-            .test
-            .enabled
-            .then(|| TestJobs::new(redis.clone(), origin.clone())),
+        test: settings.jobs.test.enabled.then(|| {
+            TestJobs::new(
+                redis.clone(),
+                origin.clone(),
+                settings.server.instance_id.clone(),
+            )
+        }),
         warm_products: settings.jobs.warm_products,
     };
     Jobs::start(

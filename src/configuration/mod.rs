@@ -1,7 +1,8 @@
 //! Typed settings, layered and validated at start-up.
 //!
-//! Order (later wins): `config/default.toml`, `config/{APP_ENV}.toml`, `APP__SECTION__KEY`
-//! environment variables, then the conventional variables `DATABASE_URL`, `REDIS_URL`,
+//! Order (later wins): `config/default.toml`, `config/{APP_ENV}.toml`, the file named by
+//! `APP_CONFIG_FILE` (a deployment's own settings), `APP__SECTION__KEY` environment
+//! variables, then the conventional variables `DATABASE_URL`, `REDIS_URL`,
 //! `HOST`, `PORT`, `REDIS_PREFIX` and `SESSION_SECRET`. The TOML files are read from
 //! `APP_CONFIG_DIR` (default `./config`) and fall back to the copies compiled into the
 //! binary, so the binary runs from any directory. There is no global settings object:
@@ -179,14 +180,24 @@ impl Settings {
                 &dir,
                 environment.as_str(),
                 environment.embedded_file(),
-            ))
-            .add_source(
-                config::Environment::with_prefix("APP")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .source(Some(vars.clone().into_iter().collect()))
-                    .try_parsing(true),
-            );
+            ));
+        // Lists of tables (`[[jobs.schedules]]`, `[[rate_limit.policies]]`) have no
+        // environment-variable form: a deployment sets its own in one more file, without
+        // editing the repository's. A named file that cannot be read stops start-up.
+        if let Some(path) = vars.get("APP_CONFIG_FILE").filter(|p| !p.is_empty()) {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                setting: "APP_CONFIG_FILE",
+                reason: format!("cannot read {path}: {e}"),
+            })?;
+            builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(vars.clone().into_iter().collect()))
+                .try_parsing(true),
+        );
         for (var, key) in CONVENTIONAL_VARS {
             if let Some(value) = vars.get(*var) {
                 builder = builder.set_override(*key, value.as_str())?;
@@ -425,6 +436,39 @@ mod tests {
         assert_eq!(s.log.format, LogFormat::Json);
         assert_eq!(s.redis.prefix, "x:");
         assert_eq!(s.database.pool_max_size, 3);
+    }
+
+    #[test]
+    fn the_config_file_replaces_schedules_and_yields_to_app_variables() {
+        let path = std::env::temp_dir().join(format!(
+            "cc-config-file-{}.toml",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &path,
+            "[jobs]\nwarm_products = 7\npoll_interval_ms = 300\n\n\
+             [[jobs.schedules]]\nname = \"every-2s\"\ncron = \"*/2 * * * * *\"\n\
+             queue = \"cache-warming\"\npayload = { kind = \"categories\" }\n",
+        )
+        .expect("written");
+        let file = path.to_string_lossy().to_string();
+        let s = load(&[
+            ("APP_CONFIG_FILE", &file),
+            ("APP__JOBS__POLL_INTERVAL_MS", "400"),
+        ]);
+        std::fs::remove_file(&path).expect("removed");
+        let s = s.expect("loads");
+        // The file's list replaces the default one (not merged entry by entry).
+        assert_eq!(s.jobs.schedules.len(), 1);
+        assert_eq!(s.jobs.schedules[0].name, "every-2s");
+        assert_eq!(s.jobs.schedules[0].cron, "*/2 * * * * *");
+        assert_eq!(s.jobs.warm_products, 7);
+        assert_eq!(s.jobs.poll_interval_ms, 400);
+
+        let err = load(&[("APP_CONFIG_FILE", "/nonexistent/cc.toml")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("APP_CONFIG_FILE"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The queue `test`, only when `jobs.test.enabled` (set in `config/test.toml`, never by
 //! default): job kinds that let black-box tests see retries, stalls and delivery. Each
 //! run appends a JSON line to the Redis list `{prefix}jobs:{test}:log`:
-//! `{"id","event":"start"|"done","attempt","at":unix ms,"instance"}`.
+//! `{"id","event":"start"|"done","attempt","at":unix ms,"instance","instanceId"}`:
+//! `instance` tells processes apart (random per start), `instanceId` is the configured
+//! `server.instance_id` (null when unset), so a test of a deployment knows which of its
+//! named instances ran a job.
 //!
 //! Kinds: `{"kind":"noop"}` (nothing, for benchmarks), `{"kind":"record"}`,
 //! `{"kind":"fail","times":N}` (fails its first N attempts), `{"kind":"sleep","ms":N}`.
@@ -27,11 +30,16 @@ enum TestJob {
 pub struct TestJobs {
     redis: RedisClient,
     instance: Arc<str>,
+    instance_id: Option<String>,
 }
 
 impl TestJobs {
-    pub fn new(redis: RedisClient, instance: Arc<str>) -> TestJobs {
-        TestJobs { redis, instance }
+    pub fn new(redis: RedisClient, instance: Arc<str>, instance_id: Option<String>) -> TestJobs {
+        TestJobs {
+            redis,
+            instance,
+            instance_id,
+        }
     }
 
     pub async fn run(&self, job: &TakenJob) -> Result<(), String> {
@@ -65,6 +73,7 @@ impl TestJobs {
             "attempt": job.attempts_made + 1,
             "at": chrono::Utc::now().timestamp_millis(),
             "instance": &*self.instance,
+            "instanceId": self.instance_id,
         })
         .to_string();
         let key = self.redis.keyspace().key("jobs:{test}:log");

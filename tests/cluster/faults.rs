@@ -1,14 +1,15 @@
 //! Faults under load, each with servers of its own where it stops one.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::fixture::{Cluster, Options};
+use crate::fixture::{job_events, Cluster, Options};
 use crate::load::Load;
 use crate::private_redis::PrivateRedis;
-use crate::{name_on, next, subscribe};
+use crate::{name_on, next, subscribe, Watcher};
 use futures_util::{SinkExt, StreamExt};
 
 async fn metrics(base: &str, token: &str) -> Option<Value> {
@@ -57,11 +58,13 @@ async fn redis_stopped_for_ten_seconds_under_load_loses_nothing() {
         Options {
             redis_url: Some(redis.url()),
             env: vec![("TRUST_LOOPBACK_XFF", "1".into())],
+            ..Options::default()
         },
     );
-    let mut sockets = Vec::new();
+    // A WebSocket client on each instance, read all along from before the outage.
+    let mut watchers = Vec::new();
     for base in &cluster.instances {
-        sockets.push(subscribe(base).await);
+        watchers.push(Watcher::start(subscribe(base).await));
     }
 
     let load = Load::start(
@@ -153,30 +156,60 @@ async fn redis_stopped_for_ten_seconds_under_load_loses_nothing() {
             }
         }
     }
-    // The sockets stayed open through the outage, and a write after it reaches each
-    // (after a `resync` when the instance could not replay what it may have missed).
+    // Events flow again after the outage: a write reaches every client...
     let put = cluster
         .put_product(7, &json!({"name": "After the outage"}))
         .await;
     assert_eq!(put.status(), 200);
-    for socket in &mut sockets {
-        loop {
-            let event = next(socket).await;
-            if event["type"] == "product.updated" && event["product"]["id"] == 7 {
-                assert_eq!(event["product"]["name"], "After the outage");
-                break;
+    let created_name = "Outage Lantern";
+    for (watcher, base) in watchers.iter().zip(&cluster.instances) {
+        watcher
+            .wait_for(Duration::from_secs(10), "the write after the outage", |m| {
+                m["type"] == "product.updated" && m["product"]["name"] == "After the outage"
+            })
+            .await;
+        // ...on the socket it had before the outage (never closed, nor broken)...
+        assert_eq!(watcher.ended(), None, "{base}'s client lost its socket");
+        // ...having missed nothing unannounced: in offset order with no gap and no repeat,
+        // except across a `resync` (the client refetches); without any `resync`, every
+        // acknowledged write (and the product created during the outage) was delivered.
+        let messages = watcher.messages();
+        let mut last: Option<u64> = None;
+        let mut resyncs = 0;
+        for m in &messages {
+            match m["type"].as_str().unwrap_or_default() {
+                "resync" => {
+                    resyncs += 1;
+                    last = None;
+                }
+                "product.updated" | "product.created" | "product.deleted" => {
+                    let offset = m["offset"].as_u64().expect("an offset");
+                    if let Some(last) = last {
+                        assert_eq!(
+                            offset,
+                            last + 1,
+                            "{base}: a gap or a repeat without resync: {messages:?}"
+                        );
+                    }
+                    last = Some(offset);
+                }
+                other => panic!("{base}: unexpected {other}: {m}"),
             }
-            assert!(
-                [
-                    "resync",
-                    "product.updated",
-                    "product.created",
-                    "product.deleted"
-                ]
-                .contains(&event["type"].as_str().unwrap_or_default()),
-                "{event}"
-            );
         }
+        if resyncs == 0 {
+            let names: HashSet<&str> = messages
+                .iter()
+                .filter_map(|m| m["product"]["name"].as_str())
+                .collect();
+            for (id, name) in &tally.every_acknowledged {
+                assert!(
+                    names.contains(name.as_str()),
+                    "{base}: no resync, yet the write of {name:?} to {id} was not delivered"
+                );
+            }
+            assert!(names.contains(created_name), "{base}: {messages:?}");
+        }
+        println!("{base}: {} messages, {resyncs} resync", messages.len());
     }
 }
 
@@ -303,23 +336,65 @@ async fn a_rolling_restart_under_load_fails_no_read_and_keeps_sessions_carts_and
 }
 
 #[actix_web::test]
-async fn a_client_of_a_killed_instance_reconnects_through_nginx_and_misses_nothing() {
-    let cluster = Cluster::up("killed");
-    let mut socket = subscribe(&cluster.url).await;
+async fn an_instance_killed_mid_job_leaves_the_job_to_another_and_its_client_misses_nothing() {
+    let cluster = Cluster::up_with(
+        "killed",
+        Options {
+            env: vec![
+                ("APP__JOBS__TEST__ENABLED", "true".into()),
+                // Short leases: a dead instance's job is taken over within about a second.
+                ("APP__JOBS__HEARTBEAT_INTERVAL_MS", "250".into()),
+                ("APP__JOBS__STALLED_AFTER_MS", "1000".into()),
+            ],
+            ..Options::default()
+        },
+    );
+    // A job that runs 8 s (the test queue's `sleep`): its instance is killed in the middle.
+    cluster
+        .enqueue_test_job("long-job", &json!({"kind": "sleep", "ms": 8000}))
+        .await;
+    let log = cluster
+        .wait_for_test_job_log(Duration::from_secs(20), |log| {
+            !job_events(log, "long-job", "start").is_empty()
+        })
+        .await;
+    let killed = job_events(&log, "long-job", "start")[0]["instanceId"]
+        .as_str()
+        .expect("the running instance's id")
+        .to_string();
+    let victim = ["a", "b", "c"]
+        .iter()
+        .position(|name| *name == killed)
+        .map(|i| cluster.instances[i].clone())
+        .expect("one of the three runs it");
+
+    // A client of the same instance, through nginx: round robin reaches it within three
+    // connections (the connection count of that instance tells which one did).
+    let mut socket = None;
+    let mut elsewhere = Vec::new();
+    for _ in 0..6 {
+        let candidate = subscribe(&cluster.url).await;
+        let m = metrics(&victim, &cluster.token).await.expect("metrics");
+        if m["websocket"]["connections"] == 1 {
+            socket = Some(candidate);
+            break;
+        }
+        elsewhere.push(candidate);
+    }
+    drop(elsewhere);
+    let mut socket = socket.expect("nginx sent a WebSocket to the job's instance");
     let put = cluster.put_product(3, &json!({"name": "Seen 0"})).await;
     assert_eq!(put.status(), 200);
     let first = next(&mut socket).await;
+    assert_eq!(first["product"]["name"], "Seen 0", "{first}");
     let mut last = first["offset"].as_u64().expect("an offset");
-    // The instance holding the socket: the one that counts a WebSocket connection.
-    let mut holder = None;
-    for (base, name) in cluster.instances.iter().zip(["a", "b", "c"]) {
-        let m = metrics(base, &cluster.token).await.expect("metrics");
-        if m["websocket"]["connections"] == 1 {
-            holder = Some(name);
-        }
-    }
-    let killed = holder.expect("one instance holds the socket");
-    cluster.kill(killed);
+
+    let log = cluster.test_job_log().await;
+    assert!(
+        job_events(&log, "long-job", "done").is_empty(),
+        "the job ended before its instance was killed (make it longer): {log:?}"
+    );
+    cluster.kill(&killed);
     let dropped = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
         .expect("the socket ends with its instance");
@@ -327,6 +402,7 @@ async fn a_client_of_a_killed_instance_reconnects_through_nginx_and_misses_nothi
         !matches!(dropped, Some(Ok(awc::ws::Frame::Text(_)))),
         "{dropped:?}"
     );
+    let killed = killed.as_str();
 
     // Writes meanwhile, through nginx (to the live instances).
     for i in 1..=5 {
@@ -361,4 +437,36 @@ async fn a_client_of_a_killed_instance_reconnects_through_nginx_and_misses_nothi
     let put = cluster.put_product(3, &json!({"name": "Live again"})).await;
     assert_eq!(put.status(), 200);
     assert_eq!(next(&mut socket).await["product"]["name"], "Live again");
+
+    // Another instance took the job over once its lease lapsed and ran it to the end,
+    // once; the queue holds nothing of it any more.
+    let log = cluster
+        .wait_for_test_job_log(Duration::from_secs(30), |log| {
+            !job_events(log, "long-job", "done").is_empty()
+        })
+        .await;
+    let starts = job_events(&log, "long-job", "start");
+    let done = job_events(&log, "long-job", "done");
+    assert_eq!(starts.len(), 2, "{log:?}");
+    assert_eq!(done.len(), 1, "{log:?}");
+    assert_ne!(done[0]["instanceId"], killed, "{log:?}");
+    assert_eq!(done[0]["instanceId"], starts[1]["instanceId"], "{log:?}");
+    let queues: Value = reqwest::Client::new()
+        .get(format!("{}/admin/queues", cluster.url))
+        .bearer_auth(&cluster.token)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    let test = queues["data"]
+        .as_array()
+        .and_then(|all| all.iter().find(|q| q["name"] == "test"))
+        .unwrap_or_else(|| panic!("the test queue is listed: {queues}"));
+    assert_eq!(
+        (&test["waiting"], &test["active"], &test["failed"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{test}"
+    );
 }

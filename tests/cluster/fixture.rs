@@ -2,10 +2,15 @@
 //! a Redis prefix and a folder of its own, and `down` (plus the database and the keys
 //! removed) when the test ends, however it ends.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
+use catalog_cache::configuration::{RedisSettings, Settings};
+use catalog_cache::jobs::{JobOptions, QueueStore};
+use catalog_cache::redis_client::RedisClient;
 use serde_json::Value;
 
 /// Three instances behind nginx, as `scripts/cluster.sh` starts them.
@@ -40,6 +45,9 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// More environment for the script and every instance (`APP__*`, `TRUST_LOOPBACK_XFF`).
     pub env: Vec<(&'static str, String)>,
+    /// TOML every instance reads over the repository's config (`APP_CONFIG_FILE`): the
+    /// settings the environment cannot carry, such as `[[jobs.schedules]]`.
+    pub config_file: Option<&'static str>,
 }
 
 impl Cluster {
@@ -80,8 +88,18 @@ impl Cluster {
             // with the rest of the suite: the production 50 ms would time out on
             // scheduling alone and turn these tests into tests of the machine.
             ("APP__REDIS__TIMEOUT_MS".into(), "500".into()),
+            // The machine's PostgreSQL takes 100 connections, shared by two clusters at
+            // once and the API tests: 3 × 16 (the default pool) each ran it out ("too
+            // many clients") and an instance failed to start.
+            ("APP__DATABASE__POOL_MAX_SIZE".into(), "5".into()),
         ];
         env.extend(options.env.into_iter().map(|(k, v)| (k.to_string(), v)));
+        if let Some(toml) = options.config_file {
+            let file = dir.join("app.toml");
+            std::fs::create_dir_all(&dir).expect("the cluster's folder");
+            std::fs::write(&file, toml).expect("the cluster's config file");
+            env.push(("APP_CONFIG_FILE".into(), file.display().to_string()));
+        }
         let mut cluster = Cluster {
             url: format!("http://127.0.0.1:{}", ports[0]),
             instances: ports[1..]
@@ -167,6 +185,68 @@ impl Cluster {
             .collect()
     }
 
+    /// The `test` queue's log (instances started with `APP__JOBS__TEST__ENABLED=true`):
+    /// one JSON line per start and end of a test job, oldest first, naming the instance
+    /// (`instanceId`: a, b or c).
+    pub async fn test_job_log(&self) -> Vec<Value> {
+        let mut conn = redis::Client::open(self.redis_url.as_str())
+            .expect("a Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers");
+        let lines: Vec<String> = redis::cmd("LRANGE")
+            .arg(format!("{}jobs:{{test}}:log", self.prefix))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await
+            .expect("the log");
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+
+    /// Polls the test queue's log until `done` holds (at most `within`), returning it.
+    pub async fn wait_for_test_job_log(
+        &self,
+        within: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let log = self.test_job_log().await;
+            if done(&log) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the test job log did not get there within {within:?}: {log:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Enqueues a job on the `test` queue with the service's own queue code and the
+    /// cluster's Redis and prefix, as an instance would.
+    pub async fn enqueue_test_job(&self, id: &str, payload: &Value) {
+        let mut vars: HashMap<String, String> = self.env.iter().cloned().collect();
+        vars.insert("APP_ENV".into(), "test".into());
+        let settings = Settings::load_from(&vars).expect("the cluster's settings");
+        let redis = RedisClient::connect(&RedisSettings {
+            timeout_ms: settings.jobs.redis_timeout_ms,
+            ..settings.redis.clone()
+        })
+        .await
+        .expect("Redis answers");
+        let options = JobOptions::from_queue(&settings.jobs.test.queue).with_id(id);
+        let (enqueued, added) = QueueStore::new(redis)
+            .enqueue("test", payload, &options)
+            .await
+            .expect("enqueued");
+        assert_eq!((enqueued.as_str(), added), (id, true));
+    }
+
     /// Where the instances write their emails (`.eml` files).
     pub fn mail_dir(&self) -> PathBuf {
         self.dir.join("mail")
@@ -215,4 +295,11 @@ impl Drop for Cluster {
             .output();
         // The folder stays: its logs are what tells why a test failed.
     }
+}
+
+/// The lines of the test queue's log about job `id` and `event` (`start` or `done`).
+pub fn job_events<'a>(log: &'a [Value], id: &str, event: &str) -> Vec<&'a Value> {
+    log.iter()
+        .filter(|l| l["id"] == id && l["event"] == event)
+        .collect()
 }

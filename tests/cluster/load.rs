@@ -15,6 +15,8 @@ pub struct Tally {
     pub writes: HashMap<u16, u64>,
     /// The last acknowledged name of each product the writer changed.
     pub acknowledged: HashMap<i64, String>,
+    /// Every acknowledged write, in order: (product, name). Names are unique.
+    pub every_acknowledged: Vec<(i64, String)>,
 }
 
 impl Tally {
@@ -119,6 +121,7 @@ impl Load {
                     let mut t = tally_w.lock().expect("tally");
                     *t.writes.entry(status).or_default() += 1;
                     if status == 200 {
+                        t.every_acknowledged.push((id, name.clone()));
                         t.acknowledged.insert(id, name);
                     }
                 }

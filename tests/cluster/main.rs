@@ -12,7 +12,9 @@ mod load;
 #[path = "../api/private_redis.rs"]
 mod private_redis;
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_codec::Framed;
@@ -21,7 +23,7 @@ use awc::BoxedSocket;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
-use fixture::Cluster;
+use fixture::{Cluster, Options};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -230,6 +232,77 @@ pub async fn next(socket: &mut Socket) -> Value {
     }
 }
 
+/// A WebSocket client read all the time by a task of its own (answering the server's
+/// pings, so a long test is never closed for silence): every message it got, in order,
+/// and how its socket ended, if it did.
+pub struct Watcher {
+    messages: Rc<RefCell<Vec<Value>>>,
+    ended: Rc<RefCell<Option<String>>>,
+    task: actix_web::rt::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    /// Starts reading `socket` (on the test's local runtime: actix_web::test).
+    pub fn start(mut socket: Socket) -> Watcher {
+        let messages = Rc::new(RefCell::new(Vec::new()));
+        let ended = Rc::new(RefCell::new(None));
+        let (m, e) = (messages.clone(), ended.clone());
+        let task = actix_web::rt::spawn(async move {
+            let end = loop {
+                match socket.next().await {
+                    Some(Ok(Frame::Text(bytes))) => m
+                        .borrow_mut()
+                        .push(serde_json::from_slice(&bytes).expect("JSON")),
+                    Some(Ok(Frame::Ping(bytes))) => {
+                        if let Err(error) = socket.send(Message::Pong(bytes)).await {
+                            break format!("pong not sent: {error}");
+                        }
+                    }
+                    Some(Ok(Frame::Close(reason))) => break format!("closed: {reason:?}"),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => break format!("broken: {error}"),
+                    None => break "ended".to_string(),
+                }
+            };
+            *e.borrow_mut() = Some(end);
+        });
+        Watcher {
+            messages,
+            ended,
+            task,
+        }
+    }
+
+    pub fn messages(&self) -> Vec<Value> {
+        self.messages.borrow().clone()
+    }
+
+    /// `Some(how)` once the socket closed or broke.
+    pub fn ended(&self) -> Option<String> {
+        self.ended.borrow().clone()
+    }
+
+    /// Waits (at most `within`) for a message `check` accepts.
+    pub async fn wait_for(&self, within: Duration, what: &str, check: impl Fn(&Value) -> bool) {
+        let deadline = std::time::Instant::now() + within;
+        while !self.messages.borrow().iter().any(&check) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} not received within {within:?} (socket end: {:?}): {:?}",
+                self.ended(),
+                self.messages()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[actix_web::test]
 async fn a_websocket_client_on_each_instance_gets_each_update_once_with_the_same_offset() {
     let cluster = Cluster::up("ws");
@@ -303,4 +376,78 @@ async fn the_cluster_metrics_list_the_three_instances() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(ids, ["a", "b", "c"]);
+}
+
+#[actix_web::test]
+async fn a_cron_tick_enqueues_one_job_in_total() {
+    // Every second (the optional seconds field), set for all three instances in the file
+    // a deployment would use (APP_CONFIG_FILE); a `record` job logs each run it gets.
+    let cluster = Cluster::up_with(
+        "cron",
+        Options {
+            env: vec![("APP__JOBS__TEST__ENABLED", "true".into())],
+            config_file: Some(
+                "[[jobs.schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\n\
+                 queue = \"test\"\npayload = { kind = \"record\" }\n",
+            ),
+            ..Options::default()
+        },
+    );
+    let ticks_of = |log: &[serde_json::Value]| -> BTreeMap<i64, Vec<String>> {
+        let mut runs: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for line in log.iter().filter(|l| l["event"] == "done") {
+            let id = line["id"].as_str().expect("an id");
+            let tick = id
+                .strip_prefix("cron:every-second:")
+                .unwrap_or_else(|| panic!("unexpected job {id}"))
+                .parse()
+                .expect("a tick time");
+            let instance = line["instanceId"].as_str().unwrap_or("?").to_string();
+            runs.entry(tick).or_default().push(instance);
+        }
+        runs
+    };
+    // Ticks while all three instances check the schedule every second: the one whose
+    // check comes first after each second enqueues it (and runs it), so one instance
+    // tends to take them all. A graceful restart of that one shows the others enqueue
+    // the ticks meanwhile, still once each, and none is skipped.
+    let log = cluster
+        .wait_for_test_job_log(Duration::from_secs(30), |log| ticks_of(log).len() >= 3)
+        .await;
+    let busiest = ticks_of(&log)
+        .values()
+        .last()
+        .and_then(|instances| instances.first().cloned())
+        .expect("a tick ran");
+    cluster.restart(&busiest);
+    let before = ticks_of(&cluster.test_job_log().await).len();
+    cluster
+        .wait_for_test_job_log(Duration::from_secs(30), |log| {
+            ticks_of(log).len() >= before + 3
+        })
+        .await;
+    // A moment for a late second enqueue of any tick to show.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let runs = ticks_of(&cluster.test_job_log().await);
+    println!("restarted {busiest}: {runs:?}");
+
+    assert!(
+        runs.values().all(|instances| instances.len() == 1),
+        "a tick ran more than once: {runs:?}"
+    );
+    let (first, last) = (
+        *runs.keys().next().expect("a tick"),
+        *runs.keys().last().expect("a tick"),
+    );
+    assert_eq!(
+        runs.len() as i64,
+        last - first + 1,
+        "a tick was skipped: {runs:?}"
+    );
+    assert!(runs.len() >= 6, "{runs:?}");
+    let instances: HashSet<&str> = runs.values().flatten().map(String::as_str).collect();
+    assert!(
+        instances.len() >= 2 && instances.iter().all(|i| ["a", "b", "c"].contains(i)),
+        "ticks ran on {instances:?}: {runs:?}"
+    );
 }
