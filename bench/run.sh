@@ -83,6 +83,9 @@ secs() { # 10s | 2m -> seconds
 PIDS=()
 CLUSTER_UP=0
 stop_servers() {
+  if [ -n "${FLOOR_NGINX:-}" ] && [ -f "$FLOOR_NGINX/nginx.pid" ]; then
+    nginx -c "$FLOOR_NGINX/nginx.conf" -s stop 2>/dev/null || true
+  fi
   if [ "$CLUSTER_UP" = 1 ]; then env "${CLUSTER_ENV[@]}" scripts/cluster.sh down || true; CLUSTER_UP=0; fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -112,7 +115,7 @@ need wrk wrk; need gnuplot gnuplot-nox; need bc bc; need nginx nginx-light
 for tool in cargo node npm curl redis-cli psql python3 ss; do
   command -v "$tool" >/dev/null || { echo "missing: $tool" >&2; exit 1; }
 done
-PORTS_USED=(3000 3100 8090 8091 8092 8093 8094 8095 8096 8097 8098)
+PORTS_USED=(3000 3100 8090 8091 8092 8093 8094 8095 8096 8097 8098 8099)
 for p in "${PORTS_USED[@]}"; do
   if ss -Hltn "sport = :$p" | grep -q .; then
     echo "port $p is in use: stop what listens there first" >&2; exit 1
@@ -189,7 +192,7 @@ declare -A URL=(
   [express-list]="http://127.0.0.1:3000 categories" [cc-limited]="http://127.0.0.1:8093 ids-xff"
   [cc-l1-xff]="http://127.0.0.1:8090 ids-xff"
   [cc-direct]="http://127.0.0.1:8090 ids" [cluster-nginx]="http://127.0.0.1:8098 ids"
-  [cluster-a-direct]="http://127.0.0.1:8095 ids"
+  [cluster-a-direct]="http://127.0.0.1:8095 ids" [floor-nginx]="http://127.0.0.1:8099 ids"
 )
 ORDER=(floor-id cc-l1 express-id cc-l2 cc-miss cc-list express-list cc-l1-xff cc-limited)
 
@@ -307,8 +310,21 @@ CLUSTER_ENV=(CLUSTER_DIR="$WORK/cluster" CLUSTER_PORT=8098 INSTANCE_PORTS="8095 
 redis-cli --scan --pattern 'ccbench-cluster:*' | xargs -r redis-cli del >/dev/null
 CLUSTER_UP=1
 run env "${CLUSTER_ENV[@]}" scripts/cluster.sh up
-CLUSTER_ORDER=(cc-direct cluster-nginx cluster-a-direct)
-warm cluster-nginx cluster-a-direct
+# nginx's own cost on this machine: the same nginx configuration in front of the actix
+# floor (one upstream, port 8099), so the cluster's ratio can be read against the ratio
+# a server with no work of its own gets through the same proxy.
+FLOOR_NGINX="$WORK/floor-nginx"
+mkdir -p "$FLOOR_NGINX"
+sed -e "s#$WORK/cluster/#$FLOOR_NGINX/#g" -e "s#listen 127.0.0.1:8098;#listen 127.0.0.1:8099;#" \
+  -e '/^ *server 127.0.0.1:809[5-7] /d' \
+  -e 's#^\( *upstream catalog_cache {\)#\1\n        server 127.0.0.1:3100;#' \
+  "$WORK/cluster/nginx.conf" > "$FLOOR_NGINX/nginx.conf"
+mkdir -p "$FLOOR_NGINX/nginx-tmp"
+note_cmd "nginx -c $FLOOR_NGINX/nginx.conf   # scripts/cluster.sh's nginx.conf, upstream 127.0.0.1:3100 (actix-floor), listening on 8099"
+nginx -c "$FLOOR_NGINX/nginx.conf"
+wait_ready http://127.0.0.1:8099/health floor-nginx
+CLUSTER_ORDER=(cc-direct cluster-nginx cluster-a-direct floor-id floor-nginx)
+warm cluster-nginx cluster-a-direct floor-nginx
 measure "$OUT/cluster.tsv" "${CLUSTER_ORDER[@]}"
 C="$OUT/cluster.tsv"
 {
@@ -322,10 +338,14 @@ C="$OUT/cluster.tsv"
   echo "|---|---:|"
   echo "| cluster-nginx / cc-direct | $(ratio "$(med "$C" cluster-nginx)" "$(med "$C" cc-direct)" 3) |"
   echo "| cluster-nginx / cluster-a-direct | $(ratio "$(med "$C" cluster-nginx)" "$(med "$C" cluster-a-direct)" 3) |"
+  echo "| floor-nginx / floor-id (nginx's own cost: the floor behind the same nginx) | $(ratio "$(med "$C" floor-nginx)" "$(med "$C" floor-id)" 3) |"
+  echo "| cluster-nginx / floor-nginx (both behind nginx) | $(ratio "$(med "$C" cluster-nginx)" "$(med "$C" floor-nginx)" 3) |"
+  echo "| cc-direct / floor-id (both direct) | $(ratio "$(med "$C" cc-direct)" "$(med "$C" floor-id)" 3) |"
   echo
   echo "Requests each instance answered through nginx (its access log, whole section): $(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^upstream=/) print $i}' "$WORK/cluster/nginx-access.log" | sort | uniq -c | awk '{printf "%s %s; ", $2, $1}')"
 } | tee "$OUT/cluster.md"
 cp "$WORK/cluster/nginx.conf" "$OUT/cluster-nginx.conf"
+nginx -c "$FLOOR_NGINX/nginx.conf" -s stop
 env "${CLUSTER_ENV[@]}" scripts/cluster.sh down; CLUSTER_UP=0
 
 # ---------------------------------------------------------------------------------------
