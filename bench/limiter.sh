@@ -79,12 +79,17 @@ ORDER=(off log gcra gcra1)
 for s in "${ORDER[@]}"; do
   wrk -t1 -c16 -d"$WARMUP" -s bench/ids-xff.lua "http://127.0.0.1:${PORT_OF[$s]}" | grep RESULT | sed "s/^/warm-up $s /"
 done
-printf "scenario\trep\trps\tp50_us\tp99_us\terrors\tnon2xx\tserver_cpu_us_per_req\tredis_cpu_us_per_req\n" > "$OUT/runs.tsv"
+printf "scenario\trep\trps\tp50_us\tp99_us\terrors\tnon2xx\tserver_cpu_us_per_req\tredis_cpu_us_per_req\tevalsha_calls\tevalsha_us_per_call\trequests\n" > "$OUT/runs.tsv"
 for rep in $(seq 1 "$REPS"); do
   for s in "${ORDER[@]}"; do
+    redis-cli -p "$REDIS_PORT" config resetstat > /dev/null
     s0=$(ticks "${PID_OF[$s]}"); r0=$(ticks "$REDIS_PID")
     wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s bench/ids-xff.lua "http://127.0.0.1:${PORT_OF[$s]}" > "$OUT/$s.rep$rep.txt"
     s1=$(ticks "${PID_OF[$s]}"); r1=$(ticks "$REDIS_PID")
+    # Script runs in Redis during the run (the limiter's, and the idle instances' job
+    # polls): requests per run is the batch size group commit reached.
+    evalsha=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' | awk -F'[:,=]' '/^cmdstat_evalsha:/ {print $3 "\t" $7}')
+    evalsha=${evalsha:-$(printf '0\t0')}
     line=$(grep RESULT "$OUT/$s.rep$rep.txt")
     n=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<< "$line")
     scpu=$(echo "scale=1; ($s1 - $s0) * 10000 / $n" | bc); rcpu=$(echo "scale=1; ($r1 - $r0) * 10000 / $n" | bc)
@@ -93,18 +98,19 @@ for rep in $(seq 1 "$REPS"); do
     p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<< "$line")
     p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<< "$line")
     errs=$(sed -E 's/.*err_connect=([0-9]+) err_read=([0-9]+) err_write=([0-9]+) err_status=([0-9]+) err_timeout=([0-9]+).*/\1+\2+\3+\4+\5/' <<< "$line" | bc)
-    printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$s" "$rep" "$rps" "$p50" "$p99" "$errs" "$non2xx" "$scpu" "$rcpu" | tee -a "$OUT/runs.tsv"
+    printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$s" "$rep" "$rps" "$p50" "$p99" "$errs" "$non2xx" "$scpu" "$rcpu" "$evalsha" "$n" | tee -a "$OUT/runs.tsv"
     sleep 1
   done
 done
 
 med() { awk -F'\t' -v s="$1" '$1 == s {print $3}' "$OUT/runs.tsv" | sort -n | awk -v n="$REPS" 'NR == int((n + 1) / 2)'; }
 {
-  echo "| scenario | req/s (median of $REPS) | each run | server CPU µs / request | Redis CPU µs / request |"
-  echo "|---|---:|---|---|---|"
+  echo "| scenario | req/s (median of $REPS) | each run | server CPU µs / request | Redis CPU µs / request | requests per script run | µs per script run (in Redis) |"
+  echo "|---|---:|---|---|---|---|---|"
   for s in "${ORDER[@]}"; do
     each() { awk -F'\t' -v s="$s" -v c="$1" -v f="$2" '$1 == s {printf f " / ", $c}' "$OUT/runs.tsv" | sed 's| / $||'; }
-    echo "| $s | $(printf '%.0f' "$(med "$s")") | $(each 3 '%.0f') | $(each 8 '%s') | $(each 9 '%s') |"
+    per_run=$(awk -F'\t' -v s="$s" '$1 == s {if ($10 > 0) printf "%.1f / ", $12 / $10; else printf "- / "}' "$OUT/runs.tsv" | sed 's| / $||')
+    echo "| $s | $(printf '%.0f' "$(med "$s")") | $(each 3 '%.0f') | $(each 8 '%s') | $(each 9 '%s') | $per_run | $(each 11 '%s') |"
   done
   echo
   echo "| ratio | value |"
