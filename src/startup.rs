@@ -28,7 +28,7 @@ use crate::jobs::{Jobs, QueueStore};
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::http::record_http;
 use crate::metrics::instance::InstanceInfo;
-use crate::middleware::drain::{close_while_draining, Draining};
+use crate::middleware::drain::close_while_draining;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
@@ -39,7 +39,7 @@ use crate::pubsub::{Ping, ProductEvent, ProductEvents, Publisher, Subscriber};
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, Draining};
 use crate::ws::shutdown::{Shutdown, Stopper};
 use crate::ws::{Admission, Hub};
 

@@ -1,6 +1,9 @@
 //! The state every handler and middleware can reach. It lives below the routes,
 //! middleware and start-up so that all of them import it downwards.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::auth::account_state::AccountStates;
 use crate::auth::password::Hasher;
 use crate::cache::Cache;
@@ -46,7 +49,22 @@ pub struct AppState {
     /// Renders the process's Prometheus recorder.
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     /// Set when a stop was requested: `/readyz` answers 503 and connections close.
-    pub draining: crate::middleware::drain::Draining,
+    pub draining: Draining,
     /// This instance's job scheduler.
     pub jobs: Jobs,
+}
+
+/// Set once the instance has been asked to stop (`middleware::drain` says what follows);
+/// cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }

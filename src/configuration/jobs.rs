@@ -5,6 +5,9 @@
 use serde::Deserialize;
 
 use super::{invalid, ConfigError};
+// Defined beside its parser, which must not depend on configuration (the schedules
+// are validated with that parser).
+pub use crate::jobs::cron::ScheduleSettings;
 
 /// How a failed attempt's retry is delayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -36,18 +39,6 @@ pub struct TestQueueSettings {
     pub enabled: bool,
     #[serde(flatten)]
     pub queue: QueueSettings,
-}
-
-/// A repeatable job: every tick of `cron` (UTC) enqueues `payload` on `queue`, once per
-/// tick across all instances.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ScheduleSettings {
-    pub name: String,
-    /// 5 fields (minute hour day-of-month month day-of-week); a 6th, leading seconds
-    /// field is accepted too.
-    pub cron: String,
-    pub queue: String,
-    pub payload: serde_json::Value,
 }
 
 /// The `[jobs]` section.

@@ -297,7 +297,7 @@ impl Settings {
             );
         }
         self.rate_limit.validate()?;
-        crate::ratelimit::policy::Policies::from_settings(&self.rate_limit).map_err(|e| {
+        crate::ratelimit::policy::Policies::parse_all(&self.rate_limit.policies).map_err(|e| {
             ConfigError::Invalid {
                 setting: "rate_limit.policies",
                 reason: e.to_string(),

@@ -2,6 +2,10 @@
 
 use serde::Deserialize;
 
+// Defined beside its parser, which must not depend on configuration (the settings
+// are validated with that parser).
+pub use crate::ratelimit::policy::PolicySettings;
+
 /// The rate limiter's switch, fallback and policies.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
@@ -72,42 +76,6 @@ pub enum RateLimitFallback {
     FailOpen,
     /// Count in this instance's memory with the same policies.
     Local,
-}
-
-/// One rate-limit policy, as configured.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PolicySettings {
-    /// Shown in `RateLimit-Policy`; also part of the Redis key.
-    pub name: String,
-    /// HTTP methods it applies to; empty means all.
-    #[serde(default)]
-    pub methods: Vec<String>,
-    /// An exact path, or a prefix when it ends with `*`.
-    pub path: String,
-    pub limit: u32,
-    pub window_secs: u64,
-    /// Who is counted: `client` (user id, else IP), `ip` or `email` (the JSON body's).
-    #[serde(default = "default_identity")]
-    pub identity: String,
-    /// Who it applies to: `any`, `anonymous` or `signed_in`.
-    #[serde(default = "default_audience")]
-    pub audience: String,
-    /// How it counts: `sliding_log` (exact, a sorted set per identity) or `gcra` (one
-    /// timestamp per identity).
-    #[serde(default = "default_algorithm")]
-    pub algorithm: String,
-}
-
-fn default_identity() -> String {
-    "client".to_string()
-}
-
-fn default_audience() -> String {
-    "any".to_string()
-}
-
-fn default_algorithm() -> String {
-    "sliding_log".to_string()
 }
 
 fn default_ipv6_prefix_len() -> u8 {

@@ -7,8 +7,19 @@
 use chrono::{DateTime, Utc};
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
+use serde::Deserialize;
 
-use crate::configuration::ScheduleSettings;
+/// A repeatable job: every tick of `cron` (UTC) enqueues `payload` on `queue`, once per
+/// tick across all instances.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScheduleSettings {
+    pub name: String,
+    /// 5 fields (minute hour day-of-month month day-of-week); a 6th, leading seconds
+    /// field is accepted too.
+    pub cron: String,
+    pub queue: String,
+    pub payload: serde_json::Value,
+}
 
 /// Ticks handled per schedule and check at most: a clock jump does not flood a queue.
 const MAX_TICKS_PER_CHECK: usize = 10;
@@ -26,7 +37,7 @@ impl Schedule {
     /// Parses and checks one entry; the error names the schedule.
     pub fn parse(settings: &ScheduleSettings) -> Result<Schedule, String> {
         let name = &settings.name;
-        if !super::job::valid_id(name) {
+        if !super::id::valid_id(name) {
             return Err(format!(
                 "schedule name `{name}` must be 1..=128 of letters, digits, - _ . :"
             ));

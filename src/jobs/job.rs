@@ -59,14 +59,6 @@ pub fn backoff_delay(kind: BackoffKind, base: Duration, attempt: u32) -> Duratio
     }
 }
 
-/// Whether an id can name a job: it appears in Redis keys and in URL paths.
-pub fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
 /// A job taken by a worker: what the handler needs and the lease token that proves the
 /// job is still this worker's.
 #[derive(Debug, Clone)]
@@ -140,16 +132,5 @@ mod tests {
         assert_eq!(delays, [2, 4, 8, 16]);
         assert_eq!(backoff_delay(BackoffKind::Fixed, base, 5), base);
         assert!(backoff_delay(BackoffKind::Exponential, base, 200) >= base);
-    }
-
-    #[test]
-    fn ids_are_key_and_path_safe() {
-        assert!(valid_id("outbox-12"));
-        assert!(valid_id("cron:products-warming:1700000000"));
-        assert!(!valid_id(""));
-        assert!(!valid_id("a/b"));
-        assert!(!valid_id("a b"));
-        assert!(!valid_id("{x}"));
-        assert!(!valid_id(&"a".repeat(129)));
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod cron;
 pub mod email;
+pub mod id;
 pub mod job;
 pub mod outbox;
 pub mod queue;

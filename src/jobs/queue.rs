@@ -159,7 +159,7 @@ impl QueueStore {
         tick: Option<String>,
     ) -> Result<(String, bool), JobsError> {
         let id = match &options.id {
-            Some(id) if super::job::valid_id(id) => id.clone(),
+            Some(id) if super::id::valid_id(id) => id.clone(),
             Some(id) => return Err(JobsError::InvalidId(id.clone())),
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
@@ -296,7 +296,7 @@ impl QueueStore {
 
     /// Moves a failed job back to waiting with its attempts reset.
     pub async fn retry(&self, queue: &str, id: &str) -> Result<JobAction, JobsError> {
-        if !super::job::valid_id(id) {
+        if !super::id::valid_id(id) {
             return Ok(JobAction::NoSuchJob);
         }
         let keys = self.keys(queue);
@@ -312,7 +312,7 @@ impl QueueStore {
 
     /// Removes a job that is not running.
     pub async fn remove(&self, queue: &str, id: &str) -> Result<JobAction, JobsError> {
-        if !super::job::valid_id(id) {
+        if !super::id::valid_id(id) {
             return Ok(JobAction::NoSuchJob);
         }
         let keys = self.keys(queue);

@@ -7,7 +7,8 @@
 //! - `queues`: the seam through which the job queues report their figures.
 //! - `cluster`: each instance publishes its snapshot to Redis every second with a short
 //!   TTL; the live ones are read back from an index, never by scanning the keyspace.
-//! - `prometheus`: the recorder, metric names, and what is read at scrape time.
+//! - `prometheus`: the recorder, metric names, and the events recorded as they happen.
+//! - `scrape`: what `GET /metrics` reads from the instance's state at scrape time.
 //! - `http`: the middleware counting requests by route pattern, method and status.
 //! - `access`: who may read `/metrics` (allowed networks, or the admin token).
 //!
@@ -21,4 +22,5 @@ pub mod http;
 pub mod instance;
 pub mod prometheus;
 pub mod queues;
+pub mod scrape;
 pub mod snapshot;

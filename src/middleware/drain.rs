@@ -5,10 +5,7 @@
 //! instance keeps serving, but answers `/readyz` with 503 and closes every connection
 //! after its answer (`Connection: close`); the balancer's next requests open new
 //! connections, which the stop then refuses, and a refused connection is always safe
-//! to retry on another instance.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+//! to retry on another instance. The flag itself (`state::Draining`) is set by the stop.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -17,20 +14,6 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error};
 
 use crate::state::AppState;
-
-/// Set once the instance has been asked to stop; cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Draining(Arc<AtomicBool>);
-
-impl Draining {
-    pub fn start(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    pub fn is_on(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 pub async fn close_while_draining(
     req: ServiceRequest,

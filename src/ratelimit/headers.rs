@@ -99,8 +99,8 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::configuration::{PolicySettings, RateLimitSettings};
     use crate::ratelimit::policy::Policies;
+    use crate::ratelimit::policy::PolicySettings;
     use actix_web::http::Method;
 
     fn two_policies() -> Policies {
@@ -114,11 +114,7 @@ mod tests {
             audience: "any".into(),
             algorithm: "sliding_log".into(),
         };
-        Policies::from_settings(&RateLimitSettings {
-            policies: vec![p("global", 1000, 900), p("burst", 10, 60)],
-            ..RateLimitSettings::default()
-        })
-        .unwrap()
+        Policies::parse_all(&[p("global", 1000, 900), p("burst", 10, 60)]).unwrap()
     }
 
     #[test]

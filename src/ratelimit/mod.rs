@@ -89,7 +89,7 @@ impl RateLimit {
         if !settings.enabled {
             return Ok(None);
         }
-        let policies = Policies::from_settings(settings)?;
+        let policies = Policies::parse_all(&settings.policies)?;
         let proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
         let stats = Arc::new(LimiterStats::default());
         let longest = settings.policies.iter().map(|p| p.window_secs).max();

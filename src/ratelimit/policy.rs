@@ -12,7 +12,43 @@ use std::sync::Arc;
 use actix_web::http::header::HeaderValue;
 use actix_web::http::Method;
 
-use crate::configuration::{PolicySettings, RateLimitSettings};
+use serde::Deserialize;
+
+/// One rate-limit policy, as configured.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PolicySettings {
+    /// Shown in `RateLimit-Policy`; also part of the Redis key.
+    pub name: String,
+    /// HTTP methods it applies to; empty means all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// An exact path, or a prefix when it ends with `*`.
+    pub path: String,
+    pub limit: u32,
+    pub window_secs: u64,
+    /// Who is counted: `client` (user id, else IP), `ip` or `email` (the JSON body's).
+    #[serde(default = "default_identity")]
+    pub identity: String,
+    /// Who it applies to: `any`, `anonymous` or `signed_in`.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// How it counts: `sliding_log` (exact, a sorted set per identity) or `gcra` (one
+    /// timestamp per identity).
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+}
+
+fn default_identity() -> String {
+    "client".to_string()
+}
+
+fn default_audience() -> String {
+    "any".to_string()
+}
+
+fn default_algorithm() -> String {
+    "sliding_log".to_string()
+}
 
 /// Who a policy counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +134,10 @@ pub struct Policies {
 }
 
 impl Policies {
-    pub fn from_settings(settings: &RateLimitSettings) -> Result<Policies, PolicyError> {
-        let mut list: Vec<Policy> = Vec::with_capacity(settings.policies.len());
-        for raw in &settings.policies {
+    /// The configured policies (`rate_limit.policies`), checked and ready to match.
+    pub fn parse_all(configured: &[PolicySettings]) -> Result<Policies, PolicyError> {
+        let mut list: Vec<Policy> = Vec::with_capacity(configured.len());
+        for raw in configured {
             let policy = parse(raw)?;
             if list.iter().any(|p| p.name == policy.name) {
                 return Err(PolicyError::Duplicate(policy.name));
@@ -218,10 +255,7 @@ mod tests {
     }
 
     fn policies(list: Vec<PolicySettings>) -> Result<Policies, PolicyError> {
-        Policies::from_settings(&RateLimitSettings {
-            policies: list,
-            ..RateLimitSettings::default()
-        })
+        Policies::parse_all(&list)
     }
 
     fn names(p: &Policies, method: Method, path: &str, signed_in: bool) -> Vec<String> {

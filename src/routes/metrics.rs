@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::extract::has_admin_token;
 use crate::error::ApiError;
-use crate::metrics::prometheus;
+use crate::metrics::scrape;
 use crate::state::AppState;
 
 /// The content type of the Prometheus text format, version 0.0.4.
@@ -28,6 +28,6 @@ pub async fn metrics(
     if !allowed && !has_admin_token(&req) {
         return Err(ApiError::Forbidden);
     }
-    let text = prometheus::render(&state, &state.prometheus).await;
+    let text = scrape::render(&state, &state.prometheus).await;
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(text))
 }

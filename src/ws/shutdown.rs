@@ -13,7 +13,7 @@ use actix::Addr;
 use actix_web::dev::ServerHandle;
 use tokio::sync::watch;
 
-use crate::middleware::drain::Draining;
+use crate::state::Draining;
 use crate::ws::hub::{self, Hub};
 use crate::ws::Admission;
 
