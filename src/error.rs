@@ -261,3 +261,66 @@ impl From<CacheError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each kind of answer.
+    fn every_error() -> Vec<ApiError> {
+        vec![
+            ApiError::NotFound("Product not found"),
+            ApiError::BadRequest("bad".into()),
+            ApiError::Validation(vec![FieldError::new("name", "is empty")]),
+            ApiError::PayloadTooLarge { limit: 65536 },
+            ApiError::UnsupportedMediaType("text/plain".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::Unavailable("PostgreSQL"),
+            ApiError::Unauthorized,
+            ApiError::Forbidden,
+            ApiError::InvalidCredentials,
+            ApiError::Conflict("taken".into()),
+            ApiError::RateLimited { retry_after: 3 },
+            ApiError::Internal("boom".into()),
+        ]
+    }
+
+    /// The rows of the README's error table (`| status | code | when |`), which must be
+    /// one table: clients look codes up there.
+    fn readme_error_rows() -> Vec<&'static str> {
+        let readme = include_str!("../README.md");
+        let header = "| status | code | when |";
+        assert_eq!(readme.matches(header).count(), 1, "one error table");
+        let start = readme.find(header).expect("the error table") + header.len();
+        readme[start..]
+            .lines()
+            .skip(2) // the rest of the header line and the |---| line
+            .take_while(|line| line.starts_with('|'))
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_error_table_lists_every_code_with_its_status() {
+        let rows = readme_error_rows();
+        for error in every_error() {
+            let (status, code) = (error.status_code().as_u16(), error.code());
+            assert!(
+                rows.iter()
+                    .any(|row| row.starts_with(&format!("| {status} |"))
+                        && row.contains(&format!("`{code}`"))),
+                "no README row for {status} `{code}`: {rows:#?}"
+            );
+        }
+        // And no row for a code the service does not answer with.
+        let codes: Vec<&str> = every_error().iter().map(ApiError::code).collect();
+        for row in &rows {
+            let cell = row.split('|').nth(2).unwrap_or("");
+            for documented in cell.split('`').skip(1).step_by(2) {
+                assert!(
+                    codes.contains(&documented),
+                    "README documents `{documented}`"
+                );
+            }
+        }
+    }
+}

@@ -379,6 +379,53 @@ mod tests {
         Settings::load_from(&vars)
     }
 
+    /// Every setting of `config/default.toml` (`section.key`; a list of tables as its
+    /// name) is documented in the README: by its name, its `APP__` variable, or (a job
+    /// queue's, the WebSocket's) a row of its section's table.
+    #[test]
+    fn the_readme_names_every_setting() {
+        let readme = include_str!("../../README.md");
+        let mut section = String::new();
+        let mut in_list_of_tables = false;
+        let mut missing = Vec::new();
+        for line in include_str!("../../config/default.toml").lines() {
+            let line = line.trim_end();
+            if let Some(list) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+                in_list_of_tables = true;
+                if !readme.contains(&format!("[[{list}]]")) {
+                    missing.push(format!("[[{list}]]"));
+                }
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                (section, in_list_of_tables) = (name.to_string(), false);
+                continue;
+            }
+            let Some((key, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            if in_list_of_tables || key.starts_with([' ', '#', '"']) {
+                continue;
+            }
+            let dotted = format!("{section}.{key}");
+            let variable = format!("APP__{}", dotted.replace('.', "__").to_uppercase());
+            let field = key.to_uppercase();
+            let documented = readme.contains(&format!("`{dotted}`"))
+                || readme.contains(&variable)
+                || (section.starts_with("jobs.")
+                    && (readme.contains(&format!("__{field}`"))
+                        || readme.contains(&format!("_{field}`"))))
+                || (section == "realtime" && readme.contains(&format!("| `{key}` |")));
+            if !documented {
+                missing.push(dotted);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "settings the README does not name: {missing:?}"
+        );
+    }
+
     #[test]
     fn defaults_are_the_documented_ones() {
         let s = load(&[]).expect("defaults load");
