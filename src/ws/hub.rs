@@ -28,12 +28,17 @@ mod tests;
 /// Identifies one connection inside its instance.
 pub type ConnId = u64;
 
-/// One frame queued for a connection.
+/// One frame for the connections it goes to; queued as a `Queued`.
 pub struct Outgoing {
     /// The event's offset (`None` for `resync`), so a replay can drop its duplicates.
     pub offset: Option<u64>,
     pub frame: ByteString,
 }
+
+/// What a connection's queue holds: one pointer to a frame every matching connection
+/// shares. tokio's bounded queue allocates its slots 32 at a time when it is created, so
+/// a slot's size is paid by every idle connection: 8 bytes here rather than the frame's 48.
+pub type Queued = std::sync::Arc<Outgoing>;
 
 /// Why the hub lets go of a connection; its session closes the socket accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +51,7 @@ pub enum Kick {
 
 /// The hub's handle on one connection.
 struct Client {
-    queue: mpsc::Sender<Outgoing>,
+    queue: mpsc::Sender<Queued>,
     kick: oneshot::Sender<Kick>,
     topics: HashSet<Topic>,
 }
@@ -76,7 +81,7 @@ impl Actor for Hub {
 #[rtype(result = "bool")]
 pub struct Connect {
     pub id: ConnId,
-    pub queue: mpsc::Sender<Outgoing>,
+    pub queue: mpsc::Sender<Queued>,
     pub kick: oneshot::Sender<Kick>,
 }
 
@@ -287,8 +292,12 @@ impl Handler<AdminMetrics> for Hub {
             return;
         };
         let ids: Vec<ConnId> = ids.iter().copied().collect();
+        let frame = Queued::new(Outgoing {
+            offset: None,
+            frame: msg.frame,
+        });
         for id in ids {
-            self.enqueue(id, None, msg.frame.clone());
+            self.enqueue(id, &frame);
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::configuration::RealtimeSettings;
 use crate::redis_client::RedisClient;
 use crate::ws::admission::Admitted;
-use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing};
+use crate::ws::hub::{self, ConnId, Hub, Kick, Queued};
 use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
 
@@ -150,7 +150,7 @@ impl Conn {
     async fn serve(
         &mut self,
         stream: MessageStream,
-        outgoing: &mut mpsc::Receiver<Outgoing>,
+        outgoing: &mut mpsc::Receiver<Queued>,
         kicked: &mut oneshot::Receiver<Kick>,
         limits: Limits,
     ) -> End {
@@ -205,13 +205,13 @@ impl Conn {
 
     /// Writes one queued frame unless a replay already sent it; `false` once the socket
     /// is gone.
-    async fn forward(&mut self, out: Outgoing) -> bool {
+    async fn forward(&mut self, out: Queued) -> bool {
         if let Some(offset) = out.offset {
             if !self.seam.admit(offset) {
                 return true;
             }
         }
-        self.session.text(out.frame).await.is_ok()
+        self.session.text(out.frame.clone()).await.is_ok()
     }
 
     /// Handles one client frame; `false` once the socket is gone.

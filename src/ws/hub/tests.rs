@@ -32,7 +32,7 @@ async fn connect(
     id: ConnId,
     capacity: usize,
     topics: Vec<Topic>,
-) -> (mpsc::Receiver<Outgoing>, oneshot::Receiver<Kick>) {
+) -> (mpsc::Receiver<Queued>, oneshot::Receiver<Kick>) {
     let (queue, rx) = mpsc::channel(capacity);
     let (kick, kicked) = oneshot::channel();
     assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
