@@ -184,7 +184,11 @@ impl Conn {
                     Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
                     Some(Ok(message)) => {
                         heard = Instant::now();
-                        self.on_message(message).await
+                        // Boxed: a subscribe may replay from Redis, and that future is
+                        // large. Inline, every connection's task would be that large for
+                        // its whole life (the task is sized for its largest await);
+                        // boxed, it is allocated for the moment a client frame is handled.
+                        Box::pin(self.on_message(message)).await
                     }
                     // The frame is still in the buffer: nothing after it can be read.
                     Some(Err(ProtocolError::Overflow)) => return End::TooLarge,
