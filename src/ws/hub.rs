@@ -1,5 +1,6 @@
-//! The hub: one actor per instance that owns topic → connections and fans product
-//! events out. Each connection is a bounded queue; the hub never waits on a client.
+//! The hub: one actor per actix-web worker thread (a shard, see `ws::shards`) that owns
+//! topic → connections of the sockets that worker serves and fans product events out to
+//! them. Each connection is a bounded queue; the hub never waits on a client.
 //!
 //! It also keeps its clients whole across a lost subscription: it notes the offset of
 //! every event it delivers (`continuity`), and when the subscriber reconnects, or an
@@ -109,28 +110,28 @@ pub struct Unsubscribe {
 }
 
 /// One product event to fan out.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Deliver(pub ProductEvent);
 
 /// Events were lost on the way here: every client must refetch.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Resync;
 
 /// The subscriber (re)connected: events published meanwhile may be missing.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Recover;
 
 /// The server is stopping: close every socket with 1001 and accept no more. Answers how
 /// many sessions were told.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "usize")]
 pub struct Shutdown;
 
 /// This instance's metrics snapshot, for the `admin:metrics` subscribers.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct AdminMetrics {
     frame: ByteString,
@@ -148,7 +149,7 @@ impl AdminMetrics {
 }
 
 /// Asks for the hub's figures (for the metrics).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "HubStats")]
 pub struct Stats;
 
@@ -158,6 +159,19 @@ pub struct HubStats {
     pub connections: u64,
     pub subscriptions: u64,
     pub closed_slow: u64,
+}
+
+impl HubStats {
+    /// The figures of several shards as one hub's.
+    pub fn sum(shards: &[HubStats]) -> HubStats {
+        shards
+            .iter()
+            .fold(HubStats::default(), |sum, shard| HubStats {
+                connections: sum.connections + shard.connections,
+                subscriptions: sum.subscriptions + shard.subscriptions,
+                closed_slow: sum.closed_slow + shard.closed_slow,
+            })
+    }
 }
 
 impl Handler<Connect> for Hub {
@@ -329,39 +343,4 @@ impl Hub {
             closed_slow: 0,
         }
     }
-}
-
-/// Starts the instance's hub and the one task that forwards it every product event the
-/// subscriber broadcasts, and each (re)connection of the subscriber. `send` (not
-/// `do_send`) so a busy hub slows the forwarder, and the bounded broadcast behind it,
-/// rather than growing the hub's mailbox.
-pub fn start(
-    events: &tokio::sync::broadcast::Sender<ProductEvent>,
-    reconnected: std::sync::Arc<tokio::sync::Notify>,
-    redis: RedisClient,
-) -> actix::Addr<Hub> {
-    use tokio::sync::broadcast::error::RecvError;
-
-    let hub = Hub::new(redis).start();
-    let mut receiver = events.subscribe();
-    let addr = hub.clone();
-    actix_rt::spawn(async move {
-        loop {
-            let sent = tokio::select! {
-                event = receiver.recv() => match event {
-                    Ok(event) => addr.send(Deliver(event)).await,
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "WebSocket hub fell behind: resync every client");
-                        addr.send(Resync).await
-                    }
-                    Err(RecvError::Closed) => return,
-                },
-                () = reconnected.notified() => addr.send(Recover).await,
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    });
-    hub
 }
