@@ -108,7 +108,12 @@ impl Application {
         .start();
         // The hub's shards (one per worker, started below), fed from the broadcast by one
         // routing task.
-        let ws_hub = HubShards::start(&product_events, reconnected, redis.clone());
+        let ws_hub = HubShards::start(
+            &product_events,
+            reconnected,
+            redis.clone(),
+            settings.realtime.ping_interval(),
+        );
         let ws_admission =
             Admission::from_settings(&settings).context("the WebSocket connection caps")?;
         let jobs = start_jobs(&settings, &db, &cache, &origin).await?;

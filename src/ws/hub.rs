@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix::{Actor, Context, Handler, Message};
+use actix::{Actor, AsyncContext, Context, Handler, Message};
 use bytestring::ByteString;
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,6 +22,7 @@ use crate::ws::continuity::Continuity;
 use crate::ws::protocol::Topic;
 
 mod fan_out;
+mod heartbeat;
 mod mend;
 #[cfg(test)]
 mod tests;
@@ -29,11 +30,35 @@ mod tests;
 /// Identifies one connection inside its instance.
 pub type ConnId = u64;
 
-/// One frame for the connections it goes to; queued as a `Queued`.
-pub struct Outgoing {
-    /// The event's offset (`None` for `resync`), so a replay can drop its duplicates.
-    pub offset: Option<u64>,
-    pub frame: ByteString,
+/// What the hub sends a connection; queued as a `Queued`.
+pub enum Outgoing {
+    /// One text frame for the connections it goes to.
+    Frame {
+        /// The event's offset (`None` for `resync`), so a replay can drop its duplicates.
+        offset: Option<u64>,
+        frame: ByteString,
+    },
+    /// The shard's heartbeat for this connection: its session checks that the client
+    /// still answers and pings it (see `heartbeat`).
+    Heartbeat,
+}
+
+impl Outgoing {
+    /// The product event's offset, if the frame is one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Outgoing::Frame { offset, .. } => *offset,
+            Outgoing::Heartbeat => None,
+        }
+    }
+
+    /// The text frame (empty for the heartbeat).
+    pub fn text(&self) -> &str {
+        match self {
+            Outgoing::Frame { frame, .. } => frame,
+            Outgoing::Heartbeat => "",
+        }
+    }
 }
 
 /// What a connection's queue holds: one pointer to a frame every matching connection
@@ -71,10 +96,20 @@ pub struct Hub {
     closing: bool,
     /// Clients dropped because their queue was full, since start-up.
     closed_slow: u64,
+    /// Every connection is pinged once per interval, a slice of them at a time.
+    ping_interval: std::time::Duration,
+    /// Heartbeat slices sent so far (which slice is next).
+    beats: u64,
 }
 
 impl Actor for Hub {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(heartbeat::tick(self.ping_interval), |hub, _| {
+            hub.heartbeat();
+        });
+    }
 }
 
 /// A new connection and its outgoing queue; `false` when the server is stopping.
@@ -306,7 +341,7 @@ impl Handler<AdminMetrics> for Hub {
             return;
         };
         let ids: Vec<ConnId> = ids.iter().copied().collect();
-        let frame = Queued::new(Outgoing {
+        let frame = Queued::new(Outgoing::Frame {
             offset: None,
             frame: msg.frame,
         });
@@ -331,7 +366,8 @@ impl Handler<Stats> for Hub {
 }
 
 impl Hub {
-    pub fn new(redis: RedisClient) -> Hub {
+    /// A shard whose connections are pinged every `ping_interval` (`realtime.*`).
+    pub fn new(redis: RedisClient, ping_interval: std::time::Duration) -> Hub {
         Hub {
             clients: HashMap::new(),
             topics: HashMap::new(),
@@ -341,6 +377,8 @@ impl Hub {
             generation: 0,
             closing: false,
             closed_slow: 0,
+            ping_interval,
+            beats: 0,
         }
     }
 }

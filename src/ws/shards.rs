@@ -9,6 +9,7 @@
 //! event exactly once, in order: it belongs to exactly one shard.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use actix::{Actor, Addr};
 use futures_util::future::join_all;
@@ -28,6 +29,8 @@ struct Inner {
     /// Written once per worker at start-up, read once per event: never per client.
     shards: RwLock<Vec<Addr<Hub>>>,
     redis: RedisClient,
+    /// `realtime.ping_interval_secs`: each shard pings its connections (`hub::heartbeat`).
+    ping_interval: Duration,
 }
 
 /// The shard of the worker thread a handler runs on (`web::Data` of that worker's app).
@@ -41,11 +44,13 @@ impl HubShards {
         events: &broadcast::Sender<ProductEvent>,
         reconnected: Arc<Notify>,
         redis: RedisClient,
+        ping_interval: Duration,
     ) -> HubShards {
         let shards = HubShards {
             inner: Arc::new(Inner {
                 shards: RwLock::new(Vec::new()),
                 redis,
+                ping_interval,
             }),
         };
         actix_rt::spawn(route(shards.clone(), events.subscribe(), reconnected));
@@ -54,7 +59,7 @@ impl HubShards {
 
     /// Starts a shard on the current (worker) thread and registers it.
     pub fn start_worker(&self) -> WorkerHub {
-        let shard = Hub::new(self.inner.redis.clone()).start();
+        let shard = Hub::new(self.inner.redis.clone(), self.inner.ping_interval).start();
         if let Ok(mut shards) = self.inner.shards.write() {
             shards.push(shard.clone());
         }
@@ -139,8 +144,6 @@ async fn route(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use actix::Arbiter;
     use tokio::sync::{mpsc, oneshot};
 
@@ -149,6 +152,9 @@ mod tests {
     use crate::pubsub::product_events::ProductChange;
     use crate::ws::hub::{ConnId, Connect, Kick, Queued, Subscribe};
     use crate::ws::protocol::Topic;
+
+    /// Long enough that no heartbeat is queued during a test.
+    const NO_HEARTBEAT: Duration = Duration::from_secs(3600);
 
     /// A client for a port nothing listens on: these tests never reach Redis.
     async fn no_redis() -> RedisClient {
@@ -200,13 +206,18 @@ mod tests {
             .await
             .expect("a frame within 2 s")
             .expect("the queue is open")
-            .offset
+            .offset()
     }
 
     #[actix_rt::test]
     async fn shards_on_two_threads_each_deliver_every_event_once_and_add_up() {
         let (events, _) = broadcast::channel(16);
-        let shards = HubShards::start(&events, Arc::new(Notify::new()), no_redis().await);
+        let shards = HubShards::start(
+            &events,
+            Arc::new(Notify::new()),
+            no_redis().await,
+            NO_HEARTBEAT,
+        );
         let threads = [Arbiter::new(), Arbiter::new()];
         let first = shard_on(&shards, &threads[0]).await;
         let second = shard_on(&shards, &threads[1]).await;
@@ -241,7 +252,12 @@ mod tests {
     #[actix_rt::test]
     async fn admin_metrics_reach_the_subscribers_of_every_shard() {
         let (events, _) = broadcast::channel(16);
-        let shards = HubShards::start(&events, Arc::new(Notify::new()), no_redis().await);
+        let shards = HubShards::start(
+            &events,
+            Arc::new(Notify::new()),
+            no_redis().await,
+            NO_HEARTBEAT,
+        );
         let threads = [Arbiter::new(), Arbiter::new()];
         let first = shard_on(&shards, &threads[0]).await;
         let second = shard_on(&shards, &threads[1]).await;
@@ -256,7 +272,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             assert_eq!(
-                (frame.offset, &*frame.frame),
+                (frame.offset(), frame.text()),
                 (None, r#"{"type":"admin.metrics","snapshot":{"n":1}}"#)
             );
         }

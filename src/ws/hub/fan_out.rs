@@ -20,7 +20,7 @@ impl Hub {
         }
         self.continuity.delivered(event.offset);
         let frame = match serde_json::to_string(event) {
-            Ok(json) => Queued::new(Outgoing {
+            Ok(json) => Queued::new(Outgoing::Frame {
                 offset: Some(event.offset),
                 frame: ByteString::from(json),
             }),
@@ -48,7 +48,7 @@ impl Hub {
         let Ok(json) = serde_json::to_string(&ServerMessage::Resync) else {
             return;
         };
-        let frame = Queued::new(Outgoing {
+        let frame = Queued::new(Outgoing::Frame {
             offset: None,
             frame: ByteString::from(json),
         });
