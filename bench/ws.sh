@@ -22,6 +22,10 @@
 # Env: SIZES ("100 1000 10000") UPDATES (50) INTERVAL_MS (max(200, clients / 10)) REPS (1) RUN_TIMEOUT (240 s)
 #      CONNECT_CONCURRENCY (64) NOTE (a line put at the top of summary.md) OUT; the
 #      service's own APP__* variables pass through (e.g. APP__REDIS__TIMEOUT_MS).
+#      BASE_BIN: another catalog-cache binary (e.g. a copy of the main branch's release
+#      build) measured as `catalog-cache-base` as instance A, interleaved in the same run
+#      (an A/B of a change on a busy machine; B, the writer, is this tree's build).
+#      NODE_CLIENT (1): 0 leaves out the socketio-node row (shorter A/B runs).
 # Needs: cargo, node 20 + npm (npm ci from the registry), curl, redis-cli, psql, python3,
 #        PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379.
 set -euo pipefail
@@ -29,6 +33,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 SIZES="${SIZES:-100 1000 10000}"; UPDATES="${UPDATES:-50}"; INTERVAL_MS="${INTERVAL_MS:-}"
+BASE_BIN="${BASE_BIN:-}"; NODE_CLIENT="${NODE_CLIENT:-1}"
 REPS="${REPS:-1}"; RUN_TIMEOUT="${RUN_TIMEOUT:-240}"; CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
 NOTE="${NOTE:-}"
 OUT="${OUT:-bench/results/ws-$(date -u +%F)}"
@@ -90,9 +95,9 @@ export APP__RATE_LIMIT__ENABLED=false APP__SEED__DEMO_PRODUCTS=0
 export APP__REALTIME__MAX_CONNECTIONS=20000 APP__REALTIME__MAX_CONNECTIONS_PER_IP=20000
 $BIN seed --products 100
 
-start_cc() { # NAME -> sets CC_PORT, CC_PID
+start_cc() { # NAME [BINARY] -> sets CC_PORT, CC_PID
   CC_PORT=$(free_port)
-  PORT="$CC_PORT" $BIN serve > "$OUT/$1.log" 2>&1 &
+  PORT="$CC_PORT" "${2:-$BIN}" serve > "$OUT/$1.log" 2>&1 &
   CC_PID=$!; PIDS+=("$CC_PID")
   wait_ready "http://127.0.0.1:$CC_PORT/healthz" "$1"
 }
@@ -134,6 +139,17 @@ for rep in $(seq 1 "$REPS"); do
     COMMON=(--clients "$size" --updates "$UPDATES" --interval-ms "$interval"
       --connect-concurrency "$CONNECT_CONCURRENCY" --timeout-secs "$RUN_TIMEOUT")
 
+    if [ -n "$BASE_BIN" ]; then
+      start_cc "cc-base-a-$size-$rep" "$BASE_BIN"
+      file="$OUT/catalog-cache-base.$size.rep$rep.txt"; rc=0
+      timeout $((RUN_TIMEOUT + 10)) "$LOAD" --ws-url "ws://127.0.0.1:$CC_PORT/ws" \
+        --write-url "http://127.0.0.1:$CC_B_PORT" --server-pid "$CC_PID" --label catalog-cache-base \
+        "${COMMON[@]}" > "$file" 2>&1 || rc=$?
+      stop "$CC_PID"
+      grep -v '^COLUMNS\|^RESULT' "$file" || true
+      record catalog-cache-base "$size" "$rep" "$file" "$rc"
+    fi
+
     start_cc "cc-a-$size-$rep"
     file="$OUT/catalog-cache.$size.rep$rep.txt"; rc=0
     timeout $((RUN_TIMEOUT + 10)) "$LOAD" --ws-url "ws://127.0.0.1:$CC_PORT/ws" \
@@ -155,6 +171,7 @@ for rep in $(seq 1 "$REPS"); do
     record socketio "$size" "$rep" "$file" "$rc"
 
     # ... and by its own client, socket.io-client in one Node process.
+    [ "$NODE_CLIENT" = 0 ] && continue
     start_sio "sio-node-a-$size-$rep"
     file="$OUT/socketio-node.$size.rep$rep.txt"; rc=0
     timeout $((RUN_TIMEOUT + 10)) node bench/socketio/load.js --url "http://127.0.0.1:$SIO_PORT" \
@@ -179,9 +196,11 @@ echo "== summary"
   echo "- spread: each delivery's time after the same update's first delivery to any client: the fan-out alone, without the write and the trip to the first client"
   echo "- RSS per idle connection: (VmRSS of A with the clients connected, subscribed and idle for 2 s − VmRSS of the fresh A before) / clients"
   echo
-  echo "| impl | clients | rep | delivered / expected | resync frames | p50 ms | p99 ms | max ms | spread p50 ms | spread p99 ms | write p50 ms | RSS KiB / idle conn | connect s | exit |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $25, $26, $18, $21, $23, $4 }' "$OUT/runs.tsv"
+  echo "- server CPU per delivery: CPU time of A (all threads, /proc/PID/task/*/schedstat) from the first write to the last delivery / deliveries; steadier than latency on a busy machine (Node client rows: NA)"
+  echo
+  echo "| impl | clients | rep | delivered / expected | resync frames | p50 ms | p99 ms | max ms | spread p50 ms | spread p99 ms | write p50 ms | RSS KiB / idle conn | server CPU µs / delivery | connect s | exit |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $25, $26, $18, $21, ($27 == "" ? "NA" : $27), $23, $4 }' "$OUT/runs.tsv"
   echo
   echo "Side by side (median over the reps; both measured by bench/ws-load; ratio = Socket.IO p99 / catalog-cache p99):"
   echo
@@ -199,6 +218,20 @@ echo "== summary"
     spread_ratio=$(awk -v a="$sio_spread" -v b="$cc_spread" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.1f", a / b }')
     echo "| $size | $(med catalog-cache "$size" 15) | $(med socketio "$size" 15) | $cc | $sio | $ratio | $cc_spread | $sio_spread | $spread_ratio | $(med socketio-node "$size" 16) | $(med catalog-cache "$size" 21) | $(med socketio "$size" 21) |"
   done
+  if [ -n "$BASE_BIN" ]; then
+    echo
+    echo "A/B in the same run: \`catalog-cache-base\` is \`$BASE_BIN\` (ratio = base / this tree; above 1 means this tree is faster or smaller):"
+    echo
+    echo "| clients | base p99 ms | this p99 ms | p99 ratio | base spread p99 ms | this spread p99 ms | spread p99 ratio | base KiB / conn | this KiB / conn | base CPU µs / delivery | this CPU µs / delivery | CPU ratio |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for size in $SIZES; do
+      b=$(med catalog-cache-base "$size" 16); t=$(med catalog-cache "$size" 16)
+      bs=$(med catalog-cache-base "$size" 26); ts=$(med catalog-cache "$size" 26)
+      ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "NA" || b == "NA" || b == 0) print "NA"; else printf "%.2f", a / b }'; }
+      bc=$(med catalog-cache-base "$size" 27); tc=$(med catalog-cache "$size" 27)
+      echo "| $size | $b | $t | $(ratio "$b" "$t") | $bs | $ts | $(ratio "$bs" "$ts") | $(med catalog-cache-base "$size" 21) | $(med catalog-cache "$size" 21) | $bc | $tc | $(ratio "$bc" "$tc") |"
+    done
+  fi
   echo
   echo "Targets (issue 8): 100 clients across instances p99 < 10 ms; 10,000 clients p99 < 250 ms and < 20 KiB RSS per idle connection; fan-out p99 ≥ 5× lower than Socket.IO's."
   unpublished=$(grep -c 'product event not published' "$OUT/cc-b.log" || true)

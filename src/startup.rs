@@ -41,7 +41,7 @@ use crate::redis_client::RedisClient;
 use crate::routes;
 use crate::state::{AppState, Draining};
 use crate::ws::shutdown::{Shutdown, Stopper};
-use crate::ws::{Admission, Hub};
+use crate::ws::{Admission, HubShards};
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -50,7 +50,7 @@ pub struct Application {
     db: DbPool,
     cache: Cache,
     product_events: tokio::sync::broadcast::Sender<ProductEvent>,
-    ws_hub: actix::Addr<Hub>,
+    ws_hub: HubShards,
     ws_admission: Admission,
     stopper: Stopper,
     shutdown_timeout: std::time::Duration,
@@ -106,8 +106,14 @@ impl Application {
         )
         .on_reconnect(reconnected.clone())
         .start();
-        // One hub per instance, fed from the broadcast by one forwarding task.
-        let ws_hub = crate::ws::hub::start(&product_events, reconnected, redis.clone());
+        // The hub's shards (one per worker, started below), fed from the broadcast by one
+        // routing task.
+        let ws_hub = HubShards::start(
+            &product_events,
+            reconnected,
+            redis.clone(),
+            settings.realtime.ping_interval(),
+        );
         let ws_admission =
             Admission::from_settings(&settings).context("the WebSocket connection caps")?;
         let jobs = start_jobs(&settings, &db, &cache, &origin).await?;
@@ -152,6 +158,8 @@ impl Application {
         let server = HttpServer::new(move || {
             // Runs once on each worker thread: that worker's own L1 actor.
             let worker_cache = web::Data::new(factory_cache.start_worker());
+            // Its own WebSocket hub shard, for the sockets this worker serves.
+            let worker_hub = web::Data::new(state.ws_hub.start_worker());
             // And its own limiter actor, when the limiter is on.
             let worker_limiter = state
                 .rate_limit
@@ -159,7 +167,10 @@ impl Application {
                 .map(|l| web::Data::new(l.start_worker()));
             // Outermost last: request id, session errors as JSON, the session itself,
             // the session's lifetime checks, then the rate limiter (which needs the user).
-            let mut app = App::new().app_data(state.clone()).app_data(worker_cache);
+            let mut app = App::new()
+                .app_data(state.clone())
+                .app_data(worker_cache)
+                .app_data(worker_hub);
             if let Some(limiter) = worker_limiter {
                 app = app.app_data(limiter);
             }

@@ -17,7 +17,7 @@ use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
-use crate::ws::{Admission, Hub};
+use crate::ws::{Admission, HubShards};
 
 /// What every handler can reach, shared by all workers.
 pub struct AppState {
@@ -36,8 +36,8 @@ pub struct AppState {
     /// Every product event of the deployment, as the subscriber receives it (bounded);
     /// `subscribe()` to consume.
     pub product_events: tokio::sync::broadcast::Sender<ProductEvent>,
-    /// This instance's WebSocket hub (topic → connections).
-    pub ws_hub: actix::Addr<Hub>,
+    /// This instance's WebSocket hub, one shard per worker (topic → connections).
+    pub ws_hub: HubShards,
     /// This instance's open WebSockets, capped per client address and in total.
     pub ws_admission: Admission,
     /// This instance's id, start time and version.

@@ -18,7 +18,6 @@ use redis::AsyncCommands;
 use super::snapshot;
 use crate::redis_client::{Keyspace, RedisError};
 use crate::state::AppState;
-use crate::ws::hub::AdminMetrics;
 
 /// How often an instance publishes its snapshot.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
@@ -99,7 +98,7 @@ async fn publish(state: &AppState) -> Result<(), RedisError> {
     })?;
     // The same snapshot goes live to this instance's `admin:metrics` WebSocket
     // subscribers (the dashboard), whether or not Redis takes it.
-    state.ws_hub.do_send(AdminMetrics::new(&json));
+    state.ws_hub.admin_metrics(&json);
     let keyspace = state.redis.keyspace();
     let (key, index) = (
         snapshot_key(keyspace, &state.instance.id),

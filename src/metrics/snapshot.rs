@@ -12,7 +12,7 @@ use super::queues::QueueFigures;
 use crate::cache::stats::CacheStats;
 use crate::redis_client::info::RedisMemory;
 use crate::state::AppState;
-use crate::ws::hub::{HubStats, Stats};
+use crate::ws::hub::HubStats;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -56,6 +56,9 @@ pub struct WebSocketMetrics {
     pub subscriptions: u64,
     /// Clients closed (1013) because they could not keep up, since start-up.
     pub closed_slow: u64,
+    /// Open connections of each hub shard (one shard per worker thread, each serving the
+    /// sockets its worker accepted): how evenly the workers share them.
+    pub connections_per_shard: Vec<u64>,
 }
 
 /// The HTTP requests this instance has answered since it started.
@@ -93,10 +96,10 @@ pub struct CacheMetrics {
 
 /// Gathers the instance's figures; Redis, the hub and the queues are asked at once.
 pub async fn collect(state: &AppState) -> CacheMetrics {
-    let (cache, info, hub, queues) = tokio::join!(
+    let (cache, info, shards, queues) = tokio::join!(
         state.cache.stats(),
         state.redis.info(),
-        state.ws_hub.send(Stats),
+        state.ws_hub.stats(),
         state.queues.queue_stats(),
     );
     let redis = match info {
@@ -113,8 +116,9 @@ pub async fn collect(state: &AppState) -> CacheMetrics {
             keyspace_misses: 0,
         },
     };
-    // The hub answers unless it stopped (shutdown): then nothing is connected.
-    let hub = hub.unwrap_or(HubStats::default());
+    // Summed over the shards that answer (a stopped one, at shutdown, has nothing
+    // connected).
+    let hub = HubStats::sum(&shards);
     CacheMetrics {
         cache,
         redis,
@@ -126,6 +130,7 @@ pub async fn collect(state: &AppState) -> CacheMetrics {
             connections: hub.connections,
             subscriptions: hub.subscriptions,
             closed_slow: hub.closed_slow,
+            connections_per_shard: shards.iter().map(|s| s.connections).collect(),
         },
         http: HttpMetrics {
             requests: state.instance.requests(),

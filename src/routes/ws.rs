@@ -7,6 +7,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::ws::admission::Refused;
 use crate::ws::session::{self, AdminAccess, Limits};
+use crate::ws::WorkerHub;
 
 /// Seconds a client at its own cap is asked to wait: its sockets are long-lived, so a
 /// place rarely frees within a second.
@@ -40,6 +41,7 @@ pub async fn ws(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
+    shard: web::Data<WorkerHub>,
 ) -> Result<HttpResponse, ApiError> {
     // actix-ws answers a failed handshake with an empty 400; clients get the JSON error.
     let (response, ws_session, stream) = actix_ws::handle(&req, body)
@@ -61,8 +63,10 @@ pub async fn ws(
         Err(ApiError::Forbidden) => AdminAccess::Forbidden,
         Err(_) => AdminAccess::Unauthorized,
     };
+    // On this worker's thread, registered with this worker's shard: the shard's fan-out
+    // wakes it without crossing threads.
     actix_rt::spawn(session::run(
-        state.ws_hub.clone(),
+        shard.0.clone(),
         state.redis.clone(),
         Limits::from_settings(&state.settings.realtime),
         admin,

@@ -1,5 +1,6 @@
-//! The hub: one actor per instance that owns topic → connections and fans product
-//! events out. Each connection is a bounded queue; the hub never waits on a client.
+//! The hub: one actor per actix-web worker thread (a shard, see `ws::shards`) that owns
+//! topic → connections of the sockets that worker serves and fans product events out to
+//! them. Each connection is a bounded queue; the hub never waits on a client.
 //!
 //! It also keeps its clients whole across a lost subscription: it notes the offset of
 //! every event it delivers (`continuity`), and when the subscriber reconnects, or an
@@ -10,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use actix::{Actor, Context, Handler, Message};
+use actix::{Actor, AsyncContext, Context, Handler, Message};
 use bytestring::ByteString;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,6 +22,7 @@ use crate::ws::continuity::Continuity;
 use crate::ws::protocol::Topic;
 
 mod fan_out;
+mod heartbeat;
 mod mend;
 #[cfg(test)]
 mod tests;
@@ -28,12 +30,41 @@ mod tests;
 /// Identifies one connection inside its instance.
 pub type ConnId = u64;
 
-/// One frame queued for a connection.
-pub struct Outgoing {
-    /// The event's offset (`None` for `resync`), so a replay can drop its duplicates.
-    pub offset: Option<u64>,
-    pub frame: ByteString,
+/// What the hub sends a connection; queued as a `Queued`.
+pub enum Outgoing {
+    /// One text frame for the connections it goes to.
+    Frame {
+        /// The event's offset (`None` for `resync`), so a replay can drop its duplicates.
+        offset: Option<u64>,
+        frame: ByteString,
+    },
+    /// The shard's heartbeat for this connection: its session checks that the client
+    /// still answers and pings it (see `heartbeat`).
+    Heartbeat,
 }
+
+impl Outgoing {
+    /// The product event's offset, if the frame is one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Outgoing::Frame { offset, .. } => *offset,
+            Outgoing::Heartbeat => None,
+        }
+    }
+
+    /// The text frame (empty for the heartbeat).
+    pub fn text(&self) -> &str {
+        match self {
+            Outgoing::Frame { frame, .. } => frame,
+            Outgoing::Heartbeat => "",
+        }
+    }
+}
+
+/// What a connection's queue holds: one pointer to a frame every matching connection
+/// shares. tokio's bounded queue allocates its slots 32 at a time when it is created, so
+/// a slot's size is paid by every idle connection: 8 bytes here rather than the frame's 48.
+pub type Queued = std::sync::Arc<Outgoing>;
 
 /// Why the hub lets go of a connection; its session closes the socket accordingly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +77,7 @@ pub enum Kick {
 
 /// The hub's handle on one connection.
 struct Client {
-    queue: mpsc::Sender<Outgoing>,
+    queue: mpsc::Sender<Queued>,
     kick: oneshot::Sender<Kick>,
     topics: HashSet<Topic>,
 }
@@ -65,10 +96,20 @@ pub struct Hub {
     closing: bool,
     /// Clients dropped because their queue was full, since start-up.
     closed_slow: u64,
+    /// Every connection is pinged once per interval, a slice of them at a time.
+    ping_interval: std::time::Duration,
+    /// Heartbeat slices sent so far (which slice is next).
+    beats: u64,
 }
 
 impl Actor for Hub {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(heartbeat::tick(self.ping_interval), |hub, _| {
+            hub.heartbeat();
+        });
+    }
 }
 
 /// A new connection and its outgoing queue; `false` when the server is stopping.
@@ -76,7 +117,7 @@ impl Actor for Hub {
 #[rtype(result = "bool")]
 pub struct Connect {
     pub id: ConnId,
-    pub queue: mpsc::Sender<Outgoing>,
+    pub queue: mpsc::Sender<Queued>,
     pub kick: oneshot::Sender<Kick>,
 }
 
@@ -104,28 +145,28 @@ pub struct Unsubscribe {
 }
 
 /// One product event to fan out.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Deliver(pub ProductEvent);
 
 /// Events were lost on the way here: every client must refetch.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Resync;
 
 /// The subscriber (re)connected: events published meanwhile may be missing.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Recover;
 
 /// The server is stopping: close every socket with 1001 and accept no more. Answers how
 /// many sessions were told.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "usize")]
 pub struct Shutdown;
 
 /// This instance's metrics snapshot, for the `admin:metrics` subscribers.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct AdminMetrics {
     frame: ByteString,
@@ -143,7 +184,7 @@ impl AdminMetrics {
 }
 
 /// Asks for the hub's figures (for the metrics).
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "HubStats")]
 pub struct Stats;
 
@@ -153,6 +194,19 @@ pub struct HubStats {
     pub connections: u64,
     pub subscriptions: u64,
     pub closed_slow: u64,
+}
+
+impl HubStats {
+    /// The figures of several shards as one hub's.
+    pub fn sum(shards: &[HubStats]) -> HubStats {
+        shards
+            .iter()
+            .fold(HubStats::default(), |sum, shard| HubStats {
+                connections: sum.connections + shard.connections,
+                subscriptions: sum.subscriptions + shard.subscriptions,
+                closed_slow: sum.closed_slow + shard.closed_slow,
+            })
+    }
 }
 
 impl Handler<Connect> for Hub {
@@ -287,8 +341,12 @@ impl Handler<AdminMetrics> for Hub {
             return;
         };
         let ids: Vec<ConnId> = ids.iter().copied().collect();
+        let frame = Queued::new(Outgoing::Frame {
+            offset: None,
+            frame: msg.frame,
+        });
         for id in ids {
-            self.enqueue(id, None, msg.frame.clone());
+            self.enqueue(id, &frame);
         }
     }
 }
@@ -308,7 +366,8 @@ impl Handler<Stats> for Hub {
 }
 
 impl Hub {
-    pub fn new(redis: RedisClient) -> Hub {
+    /// A shard whose connections are pinged every `ping_interval` (`realtime.*`).
+    pub fn new(redis: RedisClient, ping_interval: std::time::Duration) -> Hub {
         Hub {
             clients: HashMap::new(),
             topics: HashMap::new(),
@@ -318,41 +377,8 @@ impl Hub {
             generation: 0,
             closing: false,
             closed_slow: 0,
+            ping_interval,
+            beats: 0,
         }
     }
-}
-
-/// Starts the instance's hub and the one task that forwards it every product event the
-/// subscriber broadcasts, and each (re)connection of the subscriber. `send` (not
-/// `do_send`) so a busy hub slows the forwarder, and the bounded broadcast behind it,
-/// rather than growing the hub's mailbox.
-pub fn start(
-    events: &tokio::sync::broadcast::Sender<ProductEvent>,
-    reconnected: std::sync::Arc<tokio::sync::Notify>,
-    redis: RedisClient,
-) -> actix::Addr<Hub> {
-    use tokio::sync::broadcast::error::RecvError;
-
-    let hub = Hub::new(redis).start();
-    let mut receiver = events.subscribe();
-    let addr = hub.clone();
-    actix_rt::spawn(async move {
-        loop {
-            let sent = tokio::select! {
-                event = receiver.recv() => match event {
-                    Ok(event) => addr.send(Deliver(event)).await,
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "WebSocket hub fell behind: resync every client");
-                        addr.send(Resync).await
-                    }
-                    Err(RecvError::Closed) => return,
-                },
-                () = reconnected.notified() => addr.send(Recover).await,
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    });
-    hub
 }

@@ -1,8 +1,10 @@
 //! `GET /ws`: live product events over WebSocket.
 //!
 //! - `protocol`: the JSON frames both ways and the topic syntax.
-//! - `hub`: one actor per instance; owns topic → connections and fans each product event
-//!   out to every matching connection exactly once.
+//! - `hub`: one actor per worker thread (a shard); owns topic → connections of that
+//!   worker's sockets and fans each product event out to every matching one exactly once.
+//! - `shards`: the instance's shards as one: starts one per worker, routes every product
+//!   event to each, and sums their figures.
 //! - `session`: one task per connection; reads the client's frames, answers them, and
 //!   writes what the hub queues for it (bounded: a client that cannot keep up is closed
 //!   with 1013).
@@ -17,7 +19,9 @@ pub mod hub;
 pub mod protocol;
 pub mod replay;
 pub mod session;
+pub mod shards;
 pub mod shutdown;
 
 pub use admission::Admission;
 pub use hub::Hub;
+pub use shards::{HubShards, WorkerHub};

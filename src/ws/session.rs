@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::configuration::RealtimeSettings;
 use crate::redis_client::RedisClient;
 use crate::ws::admission::Admitted;
-use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing};
+use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing, Queued};
 use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
 
@@ -150,15 +150,13 @@ impl Conn {
     async fn serve(
         &mut self,
         stream: MessageStream,
-        outgoing: &mut mpsc::Receiver<Outgoing>,
+        outgoing: &mut mpsc::Receiver<Queued>,
         kicked: &mut oneshot::Receiver<Kick>,
         limits: Limits,
     ) -> End {
         let mut stream = stream.max_frame_size(limits.max_frame_bytes);
-        // The first ping one interval after the handshake, not at once.
-        let start = tokio::time::Instant::now() + limits.ping_interval;
-        let mut heartbeat = tokio::time::interval_at(start, limits.ping_interval);
-        let mut heard = Instant::now();
+        let connected = Instant::now();
+        let mut heard = connected;
         loop {
             // Biased: a kick closes the client before anything else it would be sent.
             let next = tokio::select! {
@@ -166,6 +164,15 @@ impl Conn {
                 // The hub gone without a word: the system is stopping.
                 kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
                 frame = outgoing.recv() => match frame {
+                    // The shard's heartbeat (one timer per shard, not one per connection).
+                    Some(frame) if matches!(*frame, Outgoing::Heartbeat) => {
+                        if heard.elapsed() > limits.ping_interval * SILENT_INTERVALS {
+                            return End::Silent;
+                        }
+                        // The first ping one interval after the handshake, not at once.
+                        connected.elapsed() < limits.ping_interval
+                            || self.session.ping(b"").await.is_ok()
+                    }
                     // A client that does not read blocks the write: the kick must still
                     // get through (the unsent frame is dropped with the write).
                     Some(frame) => tokio::select! {
@@ -174,17 +181,15 @@ impl Conn {
                     },
                     None => return End::Kicked(Kick::Shutdown),
                 },
-                _ = heartbeat.tick() => {
-                    if heard.elapsed() > limits.ping_interval * SILENT_INTERVALS {
-                        return End::Silent;
-                    }
-                    self.session.ping(b"").await.is_ok()
-                }
                 message = stream.next() => match message {
                     Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
                     Some(Ok(message)) => {
                         heard = Instant::now();
-                        self.on_message(message).await
+                        // Boxed: a subscribe may replay from Redis, and that future is
+                        // large. Inline, every connection's task would be that large for
+                        // its whole life (the task is sized for its largest await);
+                        // boxed, it is allocated for the moment a client frame is handled.
+                        Box::pin(self.on_message(message)).await
                     }
                     // The frame is still in the buffer: nothing after it can be read.
                     Some(Err(ProtocolError::Overflow)) => return End::TooLarge,
@@ -205,13 +210,16 @@ impl Conn {
 
     /// Writes one queued frame unless a replay already sent it; `false` once the socket
     /// is gone.
-    async fn forward(&mut self, out: Outgoing) -> bool {
-        if let Some(offset) = out.offset {
+    async fn forward(&mut self, out: Queued) -> bool {
+        let Outgoing::Frame { offset, frame } = &*out else {
+            return true;
+        };
+        if let Some(offset) = *offset {
             if !self.seam.admit(offset) {
                 return true;
             }
         }
-        self.session.text(out.frame).await.is_ok()
+        self.session.text(frame.clone()).await.is_ok()
     }
 
     /// Handles one client frame; `false` once the socket is gone.

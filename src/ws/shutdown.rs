@@ -9,13 +9,11 @@
 
 use std::time::Duration;
 
-use actix::Addr;
 use actix_web::dev::ServerHandle;
 use tokio::sync::watch;
 
 use crate::state::Draining;
-use crate::ws::hub::{self, Hub};
-use crate::ws::Admission;
+use crate::ws::{Admission, HubShards};
 
 /// How often the closing sockets are counted while waiting for them.
 const POLL: Duration = Duration::from_millis(20);
@@ -57,7 +55,7 @@ impl Default for Stopper {
 /// What the shutdown closes, in order.
 pub struct Shutdown {
     pub stopper: Stopper,
-    pub hub: Addr<Hub>,
+    pub hub: HubShards,
     pub admission: Admission,
     pub server: ServerHandle,
     /// For the sockets to close, then again for the server's in-flight requests.
@@ -76,7 +74,7 @@ impl Shutdown {
         // the WebSockets told at once, so their clients reconnect to another instance
         // while this one still answers; the drain then covers both.
         self.draining.start();
-        let told = self.hub.send(hub::Shutdown).await.unwrap_or(0);
+        let told = self.hub.shutdown().await;
         tracing::info!(
             sockets = told,
             drain_ms = self.drain.as_millis() as u64,

@@ -188,6 +188,44 @@ async fn events_written_on_another_instance_reach_this_instances_clients() {
     nothing(&mut socket).await;
 }
 
+#[actix_web::test]
+async fn clients_on_every_worker_shard_get_each_event_exactly_once() {
+    // Two workers, so two hub shards; the sockets are spread over both by the accept loop.
+    let app = subscribed(spawn_app().await).await;
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        let mut socket = connect(&app).await;
+        subscribe(&mut socket, json!(["products"])).await;
+        sockets.push(socket);
+    }
+    let websocket = crate::cache::metrics(&app).await["websocket"].clone();
+    let shards = websocket["connectionsPerShard"]
+        .as_array()
+        .expect("per shard");
+    assert_eq!(shards.len(), 2, "{websocket}");
+    assert!(
+        shards.iter().all(|n| n.as_u64() > Some(0)),
+        "every shard holds some of the sockets: {websocket}"
+    );
+
+    let created = app.create_product(lamp()).await;
+    let path = format!("/api/products/{}", created["id"]);
+    assert_eq!(
+        app.put_json(&path, &json!({"stock": 3})).await.status(),
+        200
+    );
+    for socket in &mut sockets {
+        let event = next(socket).await;
+        assert_eq!(event["type"], "product.created");
+        let event = next(socket).await;
+        assert_eq!(event["type"], "product.updated");
+        assert_eq!(event["product"]["stock"], 3);
+    }
+    for socket in &mut sockets {
+        nothing(socket).await;
+    }
+}
+
 /// Waits until `n` product events have passed through the instance.
 pub async fn passed(app: &mut TestApp, n: usize) {
     for _ in 0..n {

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 mod args;
 mod client;
+mod cpu;
 mod report;
 mod rss;
 mod stamp;
@@ -100,6 +101,8 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     tokio::time::sleep(args.settle()).await;
     memory.idle = read_rss(args.server_pid)?;
 
+    let read_cpu = |pid: Option<u32>| pid.map(cpu::cpu_ns).transpose();
+    let cpu_before = read_cpu(args.server_pid)?;
     let writes = writer::run(&writer::Plan {
         base: args.write_url.clone(),
         admin_token: args.admin_token.clone(),
@@ -115,6 +118,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     }
 
     let results = collect(&mut clients, &stop_tx, args.drain()).await;
+    let cpu_after = read_cpu(args.server_pid)?;
     memory.after = read_rss(args.server_pid)?;
     let summary = Summary {
         label: args.label.clone(),
@@ -125,6 +129,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         write_latencies_us: writes.latencies_us,
         memory,
         connect_secs,
+        server_cpu_ns: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b)),
         ..Summary::default()
     };
     Ok(add_deliveries(summary, results, args.updates))

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// The columns of the `RESULT` line, in order.
-pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs\tspread_p50_ms\tspread_p99_ms";
+pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs\tspread_p50_ms\tspread_p99_ms\tserver_cpu_us_per_delivery";
 
 /// Server memory at the three moments the run reads it (KiB), when a PID was given.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,6 +36,9 @@ pub struct Summary {
     pub write_latencies_us: Vec<u64>,
     pub memory: Memory,
     pub connect_secs: f64,
+    /// CPU time the server spent from the first update's write to the last delivery
+    /// (all its threads), ns, when a PID was given.
+    pub server_cpu_ns: Option<u64>,
 }
 
 impl Summary {
@@ -58,6 +61,12 @@ impl Summary {
     pub fn rss_per_connection_kib(&self) -> Option<f64> {
         let (before, idle) = (self.memory.before?, self.memory.idle?);
         (self.connected > 0).then(|| (idle as f64 - before as f64) / self.connected as f64)
+    }
+
+    /// The server's CPU time per delivery received, µs: the cost of the fan-out.
+    pub fn server_cpu_us_per_delivery(&self) -> Option<f64> {
+        let ns = self.server_cpu_ns?;
+        (self.received > 0).then(|| ns as f64 / 1000.0 / self.received as f64)
     }
 
     /// Did every connected client get every update once, in order?
@@ -123,6 +132,13 @@ impl Summary {
             ms(percentile(&self.spreads_us, 50.0)),
             ms(percentile(&self.spreads_us, 99.0)),
         );
+        if let Some(us) = self.server_cpu_us_per_delivery() {
+            let _ = writeln!(
+                out,
+                "{}: server CPU {us:.2} µs per delivery (all its threads, from the first write to the last delivery)",
+                self.label
+            );
+        }
         out
     }
 
@@ -156,6 +172,8 @@ impl Summary {
             self.resyncs.to_string(),
             ms(percentile(&self.spreads_us, 50.0)),
             ms(percentile(&self.spreads_us, 99.0)),
+            self.server_cpu_us_per_delivery()
+                .map_or("NA".to_string(), |v| format!("{v:.2}")),
         ];
         format!("RESULT\t{}", fields.join("\t"))
     }

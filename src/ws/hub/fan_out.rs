@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use bytestring::ByteString;
 use tokio::sync::mpsc;
 
-use super::{Client, ConnId, Hub, Kick, Outgoing};
+use super::{Client, ConnId, Hub, Kick, Outgoing, Queued};
 use crate::pubsub::product_events::ProductChange;
 use crate::pubsub::ProductEvent;
 use crate::ws::protocol::{ServerMessage, Topic};
@@ -20,7 +20,10 @@ impl Hub {
         }
         self.continuity.delivered(event.offset);
         let frame = match serde_json::to_string(event) {
-            Ok(json) => ByteString::from(json),
+            Ok(json) => Queued::new(Outgoing::Frame {
+                offset: Some(event.offset),
+                frame: ByteString::from(json),
+            }),
             Err(error) => {
                 tracing::error!(%error, offset = event.offset, "product event not serialisable");
                 return;
@@ -34,7 +37,7 @@ impl Hub {
             .copied()
             .collect();
         for id in targets {
-            self.enqueue(id, Some(event.offset), frame.clone());
+            self.enqueue(id, &frame);
         }
     }
 
@@ -45,20 +48,23 @@ impl Hub {
         let Ok(json) = serde_json::to_string(&ServerMessage::Resync) else {
             return;
         };
-        let frame = ByteString::from(json);
+        let frame = Queued::new(Outgoing::Frame {
+            offset: None,
+            frame: ByteString::from(json),
+        });
         let ids: Vec<ConnId> = self.clients.keys().copied().collect();
         for id in ids {
-            self.enqueue(id, None, frame.clone());
+            self.enqueue(id, &frame);
         }
     }
 
     /// Queues without waiting; a full queue drops the client (its session closes the
     /// socket with 1013) rather than buffer for it or slow the others.
-    pub(super) fn enqueue(&mut self, id: ConnId, offset: Option<u64>, frame: ByteString) {
+    pub(super) fn enqueue(&mut self, id: ConnId, frame: &Queued) {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        match client.queue.try_send(Outgoing { offset, frame }) {
+        match client.queue.try_send(frame.clone()) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(conn = id, "WebSocket client too slow: closing it");

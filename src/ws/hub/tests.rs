@@ -4,6 +4,9 @@ use super::*;
 use crate::configuration::RedisSettings;
 use crate::pubsub::product_events::ProductChange;
 
+/// Long enough that no heartbeat is queued during a test.
+const NO_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A client for a port nothing listens on: these tests never reach Redis.
 async fn no_redis() -> RedisClient {
     let settings = RedisSettings {
@@ -32,7 +35,7 @@ async fn connect(
     id: ConnId,
     capacity: usize,
     topics: Vec<Topic>,
-) -> (mpsc::Receiver<Outgoing>, oneshot::Receiver<Kick>) {
+) -> (mpsc::Receiver<Queued>, oneshot::Receiver<Kick>) {
     let (queue, rx) = mpsc::channel(capacity);
     let (kick, kicked) = oneshot::channel();
     assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
@@ -42,14 +45,14 @@ async fn connect(
 
 #[actix_rt::test]
 async fn overlapping_topics_queue_an_event_once_and_other_ids_not_at_all() {
-    let hub = Hub::new(no_redis().await).start();
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
     let topics = vec![Topic::Products, Topic::Product(1)];
     let (mut rx, _) = connect(&hub, 1, 8, topics).await;
     let (mut other, _) = connect(&hub, 2, 8, vec![Topic::Product(2)]).await;
 
     hub.send(deleted(1, 7)).await.unwrap();
 
-    assert_eq!(rx.try_recv().unwrap().offset, Some(7));
+    assert_eq!(rx.try_recv().unwrap().offset(), Some(7));
     assert!(rx.try_recv().is_err());
     assert!(other.try_recv().is_err());
     let stats = hub.send(Stats).await.unwrap();
@@ -58,14 +61,14 @@ async fn overlapping_topics_queue_an_event_once_and_other_ids_not_at_all() {
 
 #[actix_rt::test]
 async fn a_full_queue_drops_the_client_and_tells_its_session() {
-    let hub = Hub::new(no_redis().await).start();
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
     let (mut rx, kicked) = connect(&hub, 1, 1, vec![Topic::Products]).await;
 
     hub.send(deleted(1, 1)).await.unwrap();
     hub.send(deleted(1, 2)).await.unwrap();
 
     assert_eq!(kicked.await.unwrap(), Kick::TooSlow);
-    assert_eq!(rx.recv().await.unwrap().offset, Some(1));
+    assert_eq!(rx.recv().await.unwrap().offset(), Some(1));
     assert!(rx.recv().await.is_none(), "the hub let go of the queue");
     let stats = hub.send(Stats).await.unwrap();
     assert_eq!((stats.connections, stats.closed_slow), (0, 1));
@@ -73,7 +76,7 @@ async fn a_full_queue_drops_the_client_and_tells_its_session() {
 
 #[actix_rt::test]
 async fn shutdown_kicks_everyone_and_refuses_new_connections() {
-    let hub = Hub::new(no_redis().await).start();
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
     let (_rx, kicked) = connect(&hub, 1, 4, vec![Topic::Products]).await;
 
     assert_eq!(hub.send(Shutdown).await.unwrap(), 1);
@@ -87,17 +90,40 @@ async fn shutdown_kicks_everyone_and_refuses_new_connections() {
 
 #[actix_rt::test]
 async fn offsets_going_back_mean_a_reset_redis_and_resync_before_the_event() {
-    let hub = Hub::new(no_redis().await).start();
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
     let (mut rx, _) = connect(&hub, 1, 8, vec![Topic::Products]).await;
 
     hub.send(deleted(1, 5)).await.unwrap();
     hub.send(deleted(1, 1)).await.unwrap();
 
-    assert_eq!(rx.recv().await.unwrap().offset, Some(5));
+    assert_eq!(rx.recv().await.unwrap().offset(), Some(5));
     let resync = rx.recv().await.unwrap();
     assert_eq!(
-        (resync.offset, &*resync.frame),
+        (resync.offset(), resync.text()),
         (None, r#"{"type":"resync"}"#)
     );
-    assert_eq!(rx.recv().await.unwrap().offset, Some(1));
+    assert_eq!(rx.recv().await.unwrap().offset(), Some(1));
+}
+
+#[actix_rt::test]
+async fn every_connection_gets_the_shards_heartbeat_whatever_its_topics() {
+    let hub = Hub::new(no_redis().await, std::time::Duration::from_millis(100)).start();
+    let mut queues = Vec::new();
+    for id in 1..=12 {
+        let topics = if id % 2 == 0 {
+            vec![Topic::Products]
+        } else {
+            vec![]
+        };
+        let (rx, _) = connect(&hub, id, 8, topics).await;
+        queues.push(rx);
+    }
+
+    for rx in &mut queues {
+        let queued = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("a heartbeat within 5 s")
+            .expect("the queue is open");
+        assert!(matches!(*queued, Outgoing::Heartbeat));
+    }
 }

@@ -146,10 +146,7 @@ async fn cache_metrics_add_keyspace_limiter_websocket_instance_and_queue_figures
         m["rateLimiter"],
         json!({"allowed": 2, "limited": 1, "fallback": 0})
     );
-    assert_eq!(
-        m["websocket"],
-        json!({"connections": 1, "subscriptions": 2, "closedSlow": 0})
-    );
+    assert_websocket(&m, 1, 2);
     assert_eq!(m["instance"]["id"], "metrics-one");
     assert!(m["instance"]["uptimeSeconds"].is_u64(), "{m}");
     assert_eq!(m["instance"]["version"], env!("CARGO_PKG_VERSION"));
@@ -184,8 +181,22 @@ async fn cache_metrics_add_keyspace_limiter_websocket_instance_and_queue_figures
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        last,
-        json!({"connections": 0, "subscriptions": 0, "closedSlow": 0})
-    );
+    assert_websocket(&json!({ "websocket": last }), 0, 0);
+}
+
+/// The hub's figures: `connections` and `subscriptions` as given, no slow client, and one
+/// count per shard (one shard per worker) adding up to `connections`.
+fn assert_websocket(m: &Value, connections: u64, subscriptions: u64) {
+    let ws = &m["websocket"];
+    assert_eq!(ws["connections"], connections, "{m}");
+    assert_eq!(ws["subscriptions"], subscriptions, "{m}");
+    assert_eq!(ws["closedSlow"], 0, "{m}");
+    let shards: Vec<u64> = ws["connectionsPerShard"]
+        .as_array()
+        .expect("a count per shard")
+        .iter()
+        .map(|n| n.as_u64().expect("a count"))
+        .collect();
+    assert_eq!(shards.len(), 2, "the test app runs two workers: {m}");
+    assert_eq!(shards.iter().sum::<u64>(), connections, "{m}");
 }
