@@ -18,7 +18,7 @@ echo "| the PUT's send | $(ms "$(get send_p50_us)") | $(ms "$(get send_p99_us)")
 echo
 echo "$(get writes) writes, $(get propagated) seen on B; $(get before_answer) of them before A's answer reached the"
 echo "client (a negative time: B had dropped its L1 entry before the PUT's answer arrived);"
-echo "old version served from below L1 after the commit: $(get old_not_from_l1) times (must be 0); not"
+echo "old version served from below L1 to a read sent after the commit: $(get old_not_from_l1) times (must be 0); not"
 echo "reached within the tool's time limit: $(get timed_out); polls of B: $(get polls); exit status $rc."
 count() { grep -c "$1" "$2" || true; }
 echo

@@ -12,7 +12,8 @@
 //!
 //! Prints one `RESULT` line (percentiles in µs, and counts) for bench/run.sh; exits 3 when
 //! a write never reached B within `--write-timeout-ms`, or B served the old version from
-//! below L1 after the commit.
+//! below L1 to a read sent after the commit (a read sent before may get it: its database
+//! read can precede the commit).
 
 // Tests may unwrap: a failure there is the assertion.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -67,7 +68,9 @@ async fn main() -> ExitCode {
 struct Poll {
     /// When B first answered with another ETag, and that ETag; None on timeout.
     seen: Option<(Instant, String)>,
-    /// (answer time, came from L1) of every poll that still returned the old version.
+    /// (send time, came from L1) of every poll that still returned the old version: a
+    /// read sent after A's answer must not get the old version from below L1 (one sent
+    /// before may, its database read can precede the commit).
     old: Vec<(Instant, bool)>,
 }
 
@@ -99,7 +102,7 @@ async fn run(args: &Args) -> Result<Summary> {
         summary.old_not_from_l1 += poll
             .old
             .iter()
-            .filter(|(at, from_l1)| *at > answered && !from_l1)
+            .filter(|(sent, from_l1)| *sent > answered && !from_l1)
             .count();
         let Some((seen, etag)) = poll.seen else {
             summary.timed_out += 1;
@@ -136,13 +139,14 @@ async fn poll_until_changed(reader: &Reader, id: u64, old: &str, args: &Args) ->
         old: Vec::new(),
     };
     while start.elapsed() < args.write_timeout() {
+        let sent = Instant::now();
         let read = reader.get(id).await?;
         let at = Instant::now();
         if read.etag != old {
             poll.seen = Some((at, read.etag));
             break;
         }
-        poll.old.push((at, read.served_by_l1()));
+        poll.old.push((sent, read.served_by_l1()));
     }
     Ok(poll)
 }

@@ -41,7 +41,7 @@ pub struct Summary {
     pub from_send_us: Vec<i64>,
     /// Writes B still served the old version for after `--write-timeout-ms`.
     pub timed_out: usize,
-    /// Polls after A's answer that returned the old version from somewhere other than L1
+    /// Polls sent after A's answer that returned the old version from somewhere other than L1
     /// (must be 0: L2 and PostgreSQL never give back a version older than a committed
     /// write).
     pub old_not_from_l1: usize,
