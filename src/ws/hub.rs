@@ -25,7 +25,7 @@ mod fan_out;
 mod heartbeat;
 mod mend;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// Identifies one connection inside its instance.
 pub type ConnId = u64;

@@ -148,27 +148,10 @@ mod tests {
     use tokio::sync::{mpsc, oneshot};
 
     use super::*;
-    use crate::configuration::RedisSettings;
     use crate::pubsub::product_events::ProductChange;
+    use crate::ws::hub::tests::{no_redis, NO_HEARTBEAT};
     use crate::ws::hub::{ConnId, Connect, Kick, Queued, Subscribe};
     use crate::ws::protocol::Topic;
-
-    /// Long enough that no heartbeat is queued during a test.
-    const NO_HEARTBEAT: Duration = Duration::from_secs(3600);
-
-    /// A client for a port nothing listens on: these tests never reach Redis.
-    async fn no_redis() -> RedisClient {
-        let settings = RedisSettings {
-            url: "redis://127.0.0.1:1".to_string().into(),
-            prefix: "shards-test:".into(),
-            timeout_ms: 100,
-            breaker_failure_threshold: 5,
-            breaker_cooldown_ms: 1000,
-            pubsub_ping_interval_ms: 1000,
-            pubsub_ping_timeout_ms: 500,
-        };
-        RedisClient::connect(&settings).await.unwrap()
-    }
 
     fn deleted(id: i64, offset: u64) -> ProductEvent {
         ProductEvent {
@@ -187,6 +170,37 @@ mod tests {
             let _ = started.send(shards.start_worker().0);
         }));
         shard.await.unwrap()
+    }
+
+    /// The shards of two worker threads, fed from `events`.
+    struct TwoShards {
+        events: broadcast::Sender<ProductEvent>,
+        shards: HubShards,
+        threads: [Arbiter; 2],
+        first: Addr<Hub>,
+        second: Addr<Hub>,
+    }
+
+    impl TwoShards {
+        async fn start() -> TwoShards {
+            let (events, _) = broadcast::channel(16);
+            let shards = HubShards::start(
+                &events,
+                Arc::new(Notify::new()),
+                no_redis().await,
+                NO_HEARTBEAT,
+            );
+            let threads = [Arbiter::new(), Arbiter::new()];
+            let first = shard_on(&shards, &threads[0]).await;
+            let second = shard_on(&shards, &threads[1]).await;
+            TwoShards {
+                events,
+                shards,
+                threads,
+                first,
+                second,
+            }
+        }
     }
 
     async fn connect(
@@ -211,16 +225,13 @@ mod tests {
 
     #[actix_rt::test]
     async fn shards_on_two_threads_each_deliver_every_event_once_and_add_up() {
-        let (events, _) = broadcast::channel(16);
-        let shards = HubShards::start(
-            &events,
-            Arc::new(Notify::new()),
-            no_redis().await,
-            NO_HEARTBEAT,
-        );
-        let threads = [Arbiter::new(), Arbiter::new()];
-        let first = shard_on(&shards, &threads[0]).await;
-        let second = shard_on(&shards, &threads[1]).await;
+        let TwoShards {
+            events,
+            shards,
+            threads,
+            first,
+            second,
+        } = TwoShards::start().await;
         let (mut a, kicked_a) = connect(&first, 1, vec![Topic::Products, Topic::Product(1)]).await;
         let (mut b, kicked_b) = connect(&second, 2, vec![Topic::Products]).await;
         let (mut other, _) = connect(&second, 3, vec![Topic::Product(2)]).await;
@@ -251,16 +262,13 @@ mod tests {
 
     #[actix_rt::test]
     async fn admin_metrics_reach_the_subscribers_of_every_shard() {
-        let (events, _) = broadcast::channel(16);
-        let shards = HubShards::start(
-            &events,
-            Arc::new(Notify::new()),
-            no_redis().await,
-            NO_HEARTBEAT,
-        );
-        let threads = [Arbiter::new(), Arbiter::new()];
-        let first = shard_on(&shards, &threads[0]).await;
-        let second = shard_on(&shards, &threads[1]).await;
+        let TwoShards {
+            events: _events, // kept open for the whole test, as the others
+            shards,
+            threads,
+            first,
+            second,
+        } = TwoShards::start().await;
         let (mut a, _) = connect(&first, 1, vec![Topic::AdminMetrics]).await;
         let (mut b, _) = connect(&second, 2, vec![Topic::AdminMetrics]).await;
 

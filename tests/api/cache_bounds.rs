@@ -122,12 +122,7 @@ async fn thousands_of_distinct_list_queries_leave_no_growing_tag_set() {
             assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
         }
     }
-    let url = secrecy::ExposeSecret::expose_secret(&app.settings.redis.url).to_string();
-    let mut conn = redis::Client::open(url)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = app.redis_connection().await;
     let members: u64 = redis::cmd("SCARD")
         .arg(format!(
             "{}tag:products:list:any",

@@ -243,14 +243,19 @@ impl TestApp {
         client
     }
 
-    /// Keys under this app's prefix matching `pattern` (which must not repeat the prefix).
-    pub async fn redis_keys(&self, pattern: &str) -> Vec<String> {
+    /// A connection of the test's own to this app's Redis.
+    pub async fn redis_connection(&self) -> redis::aio::MultiplexedConnection {
         let url = secrecy::ExposeSecret::expose_secret(&self.settings.redis.url).to_string();
-        let client = redis::Client::open(url).expect("redis client");
-        let mut conn = client
+        redis::Client::open(url)
+            .expect("redis client")
             .get_multiplexed_async_connection()
             .await
-            .expect("redis connection");
+            .expect("redis connection")
+    }
+
+    /// Keys under this app's prefix matching `pattern` (which must not repeat the prefix).
+    pub async fn redis_keys(&self, pattern: &str) -> Vec<String> {
+        let mut conn = self.redis_connection().await;
         let mut found = Vec::new();
         let mut cursor: u64 = 0;
         loop {

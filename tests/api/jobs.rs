@@ -10,12 +10,7 @@ use crate::helpers::{assert_error, spawn_app, TestApp};
 
 /// Every line of the test queue's log, oldest first.
 pub async fn test_log(app: &TestApp) -> Vec<Value> {
-    let url = secrecy::ExposeSecret::expose_secret(&app.settings.redis.url).to_string();
-    let mut conn = redis::Client::open(url)
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = app.redis_connection().await;
     let key = format!("{}jobs:{{test}}:log", app.settings.redis.prefix);
     let lines: Vec<String> = redis::cmd("LRANGE")
         .arg(key)

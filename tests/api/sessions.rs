@@ -116,12 +116,7 @@ async fn an_evicted_generation_key_does_not_revive_sessions_ended_by_logout_all(
         .expect("sent");
     assert_eq!(all.status(), 200);
     // Redis evicts (or an operator deletes) whatever generation key there may be.
-    let url = secrecy::ExposeSecret::expose_secret(&app.settings.redis.url).to_string();
-    let mut redis = redis::Client::open(url)
-        .expect("redis client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection");
+    let mut redis = app.redis_connection().await;
     let keys = app.redis_keys("user:*").await;
     if !keys.is_empty() {
         let _: () = redis::cmd("DEL")

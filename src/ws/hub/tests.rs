@@ -4,11 +4,12 @@ use super::*;
 use crate::configuration::RedisSettings;
 use crate::pubsub::product_events::ProductChange;
 
-/// Long enough that no heartbeat is queued during a test.
-const NO_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Long enough that no heartbeat is queued during a test (the shards' tests use it too).
+pub(crate) const NO_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// A client for a port nothing listens on: these tests never reach Redis.
-async fn no_redis() -> RedisClient {
+/// A client for a port nothing listens on: these tests (and the shards') never reach
+/// Redis.
+pub(crate) async fn no_redis() -> RedisClient {
     let settings = RedisSettings {
         url: "redis://127.0.0.1:1".to_string().into(),
         prefix: "hub-test:".into(),

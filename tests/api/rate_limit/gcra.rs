@@ -154,12 +154,7 @@ async fn steady_use_past_two_windows_keeps_the_count_and_the_key() {
     let app =
         spawn_app_with(|s| limited(s, vec![gcra("steady", "GET", "/api/products", 4, 1)])).await;
     let client = app.anonymous_client();
-    let url = secrecy::ExposeSecret::expose_secret(&app.settings.redis.url).to_string();
-    let mut redis = redis::Client::open(url)
-        .expect("redis client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection");
+    let mut redis = app.redis_connection().await;
     let started = std::time::Instant::now();
     let mut allowed = 0u32;
     // 2.6 s: past the two windows a key is given when it is first written.
