@@ -39,6 +39,17 @@ impl CacheKey {
             CacheKey::List(query) => format!("products:list:{query}"),
         }
     }
+
+    /// The key a name stands for, when it is one `name` gives; `None` for a name no
+    /// entry can have (e.g. `products:007`, or a key of another kind).
+    pub fn from_name(name: &str) -> Option<CacheKey> {
+        let key = if let Some(query) = name.strip_prefix("products:list:") {
+            CacheKey::List(Arc::from(query))
+        } else {
+            CacheKey::Product(name.strip_prefix("products:")?.parse().ok()?)
+        };
+        (key.name() == name).then_some(key)
+    }
 }
 
 /// A product entry's tags.
@@ -156,6 +167,28 @@ mod tests {
         let all = ListQuery::parse("").unwrap();
         assert_eq!(list_tags(&all), ["products:list", "products:list:any"]);
         assert_eq!(product_tags(3, "Home"), ["product:3", "category:Home"]);
+    }
+
+    #[test]
+    fn a_name_gives_back_its_key_and_only_its_own() {
+        let q = ListQuery::parse("category=Books").unwrap();
+        for key in [
+            CacheKey::Product(7),
+            CacheKey::Product(-3),
+            CacheKey::list(&q),
+        ] {
+            assert_eq!(CacheKey::from_name(&key.name()), Some(key));
+        }
+        for other in [
+            "products:007",
+            "products:+7",
+            "products:",
+            "product:7",
+            "tag:x",
+            "",
+        ] {
+            assert_eq!(CacheKey::from_name(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod loader;
 pub mod service;
 pub mod source;
 pub mod stats;
+pub mod tag_index;
 pub mod warm;
 
 use serde::{Deserialize, Serialize};
