@@ -48,13 +48,17 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
     }
     let lock_ttl = Duration::from_millis(shared.settings.lock_ms);
     // Redis down: no lock to take; the per-instance single-flight still holds.
-    let locked = l2::lock(&shared.redis, &key, lock_ttl)
+    let mut locked = l2::lock(&shared.redis, &key, lock_ttl)
         .await
         .unwrap_or(true);
     if !locked {
-        if let Some(entry) = wait_for_fill(shared, &key, lock_ttl).await {
-            Counters::bump(&counters.l2_hits);
-            return found(entry, Tier::L2);
+        match wait_for_fill(shared, &key, lock_ttl).await {
+            Wait::Filled(entry) => {
+                Counters::bump(&counters.l2_hits);
+                return found(entry, Tier::L2);
+            }
+            Wait::OurTurn => locked = true,
+            Wait::GaveUp => {}
         }
     }
     let result = load(shared, source, epoch, stale).await;
@@ -121,18 +125,38 @@ async fn read_l2(shared: &Shared, key: &CacheKey) -> Result<Option<Entry>, Redis
     Ok(entry.filter(|e| !shared.invalidation_pending(key, &e.tags)))
 }
 
-/// Polls L2 while another instance holds the lock; the fresh entry if it appears.
-async fn wait_for_fill(shared: &Shared, key: &CacheKey, lock_ttl: Duration) -> Option<Entry> {
+/// How a wait for another flight's fill ended.
+enum Wait {
+    /// Its fresh entry appeared in L2.
+    Filled(Entry),
+    /// It let go of the lock without a fill, and this flight took the lock.
+    OurTurn,
+    /// The lock's lifetime passed, or Redis stopped answering: load without the lock.
+    GaveUp,
+}
+
+/// Polls L2 while another flight (of any instance) holds the lock. A holder can let go
+/// without filling L2: an invalidation after its generation snapshot refuses its fill
+/// (the common case: a stale entry's refresh crossing a write), or its load failed.
+/// Waiting out the lock's lifetime then would hold every reader of the key for
+/// `cache.lock_ms` (measured: about 515 ms after such a write, docs/PERFORMANCE.md), so
+/// each poll also tries to take the lock over.
+async fn wait_for_fill(shared: &Shared, key: &CacheKey, lock_ttl: Duration) -> Wait {
     let deadline = Instant::now() + lock_ttl;
     while Instant::now() < deadline {
         tokio::time::sleep(LOCK_POLL).await;
         if let Ok(Some(entry)) = read_l2(shared, key).await {
             if entry.freshness(Instant::now()) == Freshness::Fresh {
-                return Some(entry);
+                return Wait::Filled(entry);
             }
         }
+        match l2::lock(&shared.redis, key, lock_ttl).await {
+            Ok(true) => return Wait::OurTurn,
+            Ok(false) => {}
+            Err(_) => return Wait::GaveUp,
+        }
     }
-    None
+    Wait::GaveUp
 }
 
 fn found(entry: Entry, tier: Tier) -> LoadResult {

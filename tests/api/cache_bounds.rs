@@ -179,3 +179,47 @@ async fn an_invalidation_redis_could_not_take_answers_202_deferred() {
     assert_eq!(body["deferred"], true, "{body}");
     assert!(body["message"].is_string(), "{body}");
 }
+
+#[actix_web::test]
+async fn a_lock_let_go_without_a_fill_does_not_hold_readers_for_its_lifetime() {
+    // A lock lifetime far past the client's patience: a reader that waited it out would
+    // fail the test.
+    let app = subscribed(
+        spawn_app_with(|s| {
+            s.server.workers = 1;
+            s.cache.lock_ms = 60_000;
+        })
+        .await,
+    )
+    .await;
+    app.seed(1).await;
+    let lock = format!("{}lock:products:1", app.settings.redis.prefix);
+    let mut redis = app.redis_connection().await;
+    // Another flight holds the key's lock (another instance, or a refresh of a stale
+    // entry on this one) ...
+    let _: () = redis::cmd("SET")
+        .arg(&lock)
+        .arg(1)
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut redis)
+        .await
+        .expect("lock taken");
+    let read = tokio::spawn(patient_client().get(app.url("/api/products/1")).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!read.is_finished(), "the read waits for the holder's fill");
+    // ... and lets go without filling L2, as one does when a write's invalidation
+    // refuses its fill.
+    let _: () = redis::cmd("DEL")
+        .arg(&lock)
+        .query_async(&mut redis)
+        .await
+        .expect("lock let go");
+
+    let response = read
+        .await
+        .expect("joined")
+        .expect("answered before the client gave up");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-cache"), "MISS");
+}
