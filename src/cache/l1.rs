@@ -199,7 +199,7 @@ impl L1 {
     /// Tag memberships the index holds (they leave with their entries).
     pub fn listed(&self) -> usize {
         self.cache.run_pending_tasks();
-        lock(&self.index).len()
+        lock(&self.index).memberships()
     }
 }
 
