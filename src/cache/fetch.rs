@@ -47,23 +47,23 @@ pub async fn fetch(shared: &Arc<Shared>, source: &Source, epoch: u64, refresh: b
         return found(entry.clone(), Tier::Stale);
     }
     let lock_ttl = Duration::from_millis(shared.settings.lock_ms);
-    // Redis down: no lock to take; the per-instance single-flight still holds.
-    let mut locked = l2::lock(&shared.redis, &key, lock_ttl)
-        .await
-        .unwrap_or(true);
-    if !locked {
-        match wait_for_fill(shared, &key, lock_ttl).await {
+    let mut held = None;
+    match l2::lock(&shared.redis, &key, lock_ttl).await {
+        Ok(Some(token)) => held = Some(token),
+        Ok(None) => match wait_for_fill(shared, &key, lock_ttl).await {
             Wait::Filled(entry) => {
                 Counters::bump(&counters.l2_hits);
                 return found(entry, Tier::L2);
             }
-            Wait::OurTurn => locked = true,
+            Wait::OurTurn(token) => held = Some(token),
             Wait::GaveUp => {}
-        }
+        },
+        // Redis down: no lock to take; the per-instance single-flight still holds.
+        Err(_) => {}
     }
     let result = load(shared, source, epoch, stale).await;
-    if locked {
-        let _ = l2::unlock(&shared.redis, &key).await;
+    if let Some(token) = held {
+        let _ = l2::unlock(&shared.redis, &key, token).await;
     }
     result
 }
@@ -130,7 +130,7 @@ enum Wait {
     /// Its fresh entry appeared in L2.
     Filled(Entry),
     /// It let go of the lock without a fill, and this flight took the lock.
-    OurTurn,
+    OurTurn(l2::LockToken),
     /// The lock's lifetime passed, or Redis stopped answering: load without the lock.
     GaveUp,
 }
@@ -151,8 +151,8 @@ async fn wait_for_fill(shared: &Shared, key: &CacheKey, lock_ttl: Duration) -> W
             }
         }
         match l2::lock(&shared.redis, key, lock_ttl).await {
-            Ok(true) => return Wait::OurTurn,
-            Ok(false) => {}
+            Ok(Some(token)) => return Wait::OurTurn(token),
+            Ok(None) => {}
             Err(_) => return Wait::GaveUp,
         }
     }

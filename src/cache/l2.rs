@@ -8,7 +8,10 @@
 //!   entries through `gen:tag:{tag}` and they expire on their own;
 //! - `lock:{name}`: the short cross-instance lock letting one request refresh a key.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
+
+use redis::Script;
 
 use super::entry::Entry;
 use super::generation::{self, Snapshot};
@@ -156,15 +159,36 @@ pub async fn count_entries(redis: &RedisClient) -> Result<u64, RedisError> {
     Ok(count)
 }
 
-/// Takes the refresh lock for a key; `true` when this caller got it.
-pub async fn lock(redis: &RedisClient, key: &CacheKey, ttl: Duration) -> Result<bool, RedisError> {
-    let k = redis.keyspace().key(&format!("lock:{}", key.name()));
+/// Who holds a key's refresh lock: a random value only its taker knows.
+pub type LockToken = u64;
+
+/// Lets go of a lock only while it is still the caller's: a holder whose lock outlived
+/// `lock_ms` (a slow load) must not delete the lock a waiter took over meanwhile.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end \
+         return 0",
+    )
+});
+
+fn lock_key(redis: &RedisClient, key: &CacheKey) -> String {
+    redis.keyspace().key(&format!("lock:{}", key.name()))
+}
+
+/// Takes the refresh lock for a key; its token when this caller got it.
+pub async fn lock(
+    redis: &RedisClient,
+    key: &CacheKey,
+    ttl: Duration,
+) -> Result<Option<LockToken>, RedisError> {
+    let k = lock_key(redis, key);
+    let token: LockToken = rand::random();
     let ms = ttl.as_millis() as u64;
     let reply: Option<String> = redis
         .run(|mut c| async move {
             redis::cmd("SET")
                 .arg(k)
-                .arg(1)
+                .arg(token)
                 .arg("NX")
                 .arg("PX")
                 .arg(ms)
@@ -172,12 +196,20 @@ pub async fn lock(redis: &RedisClient, key: &CacheKey, ttl: Duration) -> Result<
                 .await
         })
         .await?;
-    Ok(reply.is_some())
+    Ok(reply.map(|_| token))
 }
 
-pub async fn unlock(redis: &RedisClient, key: &CacheKey) -> Result<(), RedisError> {
-    let k = redis.keyspace().key(&format!("lock:{}", key.name()));
-    delete(redis, vec![k]).await.map(|_| ())
+/// Lets go of the lock `token` took, if it is still held by it.
+pub async fn unlock(
+    redis: &RedisClient,
+    key: &CacheKey,
+    token: LockToken,
+) -> Result<(), RedisError> {
+    let k = lock_key(redis, key);
+    redis
+        .run(|mut c| async move { UNLOCK.key(k).arg(token).invoke_async::<i64>(&mut c).await })
+        .await
+        .map(|_| ())
 }
 
 /// Counts one read of a product in the popularity sorted set (batched by the caller).

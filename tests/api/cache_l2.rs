@@ -108,3 +108,40 @@ async fn a_tag_invalidation_hides_every_entry_loaded_before_it_without_a_member_
     );
     assert!(app.redis_keys("tag:*").await.is_empty(), "no member sets");
 }
+
+#[actix_web::test]
+async fn a_holder_whose_lock_outlived_its_lifetime_cannot_release_the_next_holders() {
+    let (_app, redis) = redis_of_own_prefix().await;
+    let key = CacheKey::Product(1);
+    let first = l2::lock(&redis, &key, Duration::from_millis(100))
+        .await
+        .expect("redis")
+        .expect("the lock is free");
+    assert_eq!(
+        l2::lock(&redis, &key, Duration::from_secs(60))
+            .await
+            .expect("redis"),
+        None,
+        "held"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first holder's load took longer than the lock's lifetime; a waiter took over.
+    let second = l2::lock(&redis, &key, Duration::from_secs(60))
+        .await
+        .expect("redis")
+        .expect("free again after its lifetime");
+    // The first holder finishes and lets go of what it believes is its lock.
+    l2::unlock(&redis, &key, first).await.expect("redis");
+    assert_eq!(
+        l2::lock(&redis, &key, Duration::from_secs(60))
+            .await
+            .expect("redis"),
+        None,
+        "the second holder's lock stands"
+    );
+    l2::unlock(&redis, &key, second).await.expect("redis");
+    assert!(l2::lock(&redis, &key, Duration::from_secs(60))
+        .await
+        .expect("redis")
+        .is_some());
+}
