@@ -154,7 +154,7 @@ for rep in $(seq 1 "$REPS"); do
     file="$OUT/catalog-cache.$size.rep$rep.txt"; rc=0
     timeout $((RUN_TIMEOUT + 10)) "$LOAD" --ws-url "ws://127.0.0.1:$CC_PORT/ws" \
       --write-url "http://127.0.0.1:$CC_B_PORT" --server-pid "$CC_PID" --label catalog-cache \
-      "${COMMON[@]}" > "$file" 2>&1 || rc=$?
+      --per-update "$OUT/catalog-cache.$size.rep$rep.updates.tsv" "${COMMON[@]}" > "$file" 2>&1 || rc=$?
     stop "$CC_PID"
     grep -v '^COLUMNS\|^RESULT' "$file" || true
     record catalog-cache "$size" "$rep" "$file" "$rc"

@@ -74,6 +74,11 @@ pub struct Args {
     /// The first column of the RESULT line.
     #[arg(long, default_value = "catalog-cache")]
     pub label: String,
+    /// Writes one line per update to this file (TSV: update, the write's round trip, its
+    /// first and last delivery, deliveries; µs from the write's send), to tell a slow
+    /// write from a slow fan-out.
+    #[arg(long)]
+    pub per_update: Option<std::path::PathBuf>,
 }
 
 impl Args {

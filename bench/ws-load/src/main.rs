@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -118,6 +118,9 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     }
 
     let results = collect(&mut clients, &stop_tx, args.drain()).await;
+    if let Some(path) = &args.per_update {
+        write_per_update(path, &writes.by_update_us, &results, args.updates)?;
+    }
     let cpu_after = read_cpu(args.server_pid)?;
     memory.after = read_rss(args.server_pid)?;
     let summary = Summary {
@@ -157,6 +160,38 @@ async fn count_subscribed(
         }
     }
     (connected, failed)
+}
+
+/// One line per update: its write's round trip, its first and last delivery, how many.
+fn write_per_update(
+    path: &std::path::Path,
+    writes_us: &[Option<u64>],
+    results: &[ClientResult],
+    updates: u32,
+) -> anyhow::Result<()> {
+    let mut first = vec![u64::MAX; updates as usize];
+    let mut last = vec![0u64; updates as usize];
+    let mut count = vec![0u64; updates as usize];
+    for &(seq, latency) in results.iter().flat_map(|r| &r.deliveries) {
+        let i = seq as usize;
+        first[i] = first[i].min(latency);
+        last[i] = last[i].max(latency);
+        count[i] += 1;
+    }
+    let show = |v: Option<u64>| v.map_or_else(|| "NA".to_string(), |v| v.to_string());
+    let mut text =
+        String::from("update\twrite_us\tfirst_delivery_us\tlast_delivery_us\tdeliveries\n");
+    for i in 0..updates as usize {
+        let delivered = count[i] > 0;
+        text.push_str(&format!(
+            "{i}\t{}\t{}\t{}\t{}\n",
+            show(writes_us.get(i).copied().flatten()),
+            show(delivered.then_some(first[i])),
+            show(delivered.then_some(last[i])),
+            count[i]
+        ));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Adds every client's deliveries to the summary: latencies, fan-out spreads, counts.

@@ -35,6 +35,8 @@ pub struct WriteReport {
     pub first_failure: Option<String>,
     /// HTTP round trip of each successful write, µs.
     pub latencies_us: Vec<u64>,
+    /// The same by update (`None`: the write failed).
+    pub by_update_us: Vec<Option<u64>>,
 }
 
 /// Makes the updates, paced `interval` apart (start to start; a slow write delays the
@@ -78,11 +80,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<WriteReport> {
         match outcome {
             Ok(()) => {
                 report.ok += 1;
-                report
-                    .latencies_us
-                    .push(micros_since(plan.epoch).saturating_sub(sent_us));
+                let took = micros_since(plan.epoch).saturating_sub(sent_us);
+                report.latencies_us.push(took);
+                report.by_update_us.push(Some(took));
             }
             Err(why) => {
+                report.by_update_us.push(None);
                 report.failed += 1;
                 report.first_failure.get_or_insert(why);
             }
