@@ -162,13 +162,19 @@ async fn count_subscribed(
     (connected, failed)
 }
 
-/// One line per update: its write's round trip, its first and last delivery, how many.
+/// Writes [`per_update`]'s lines to `path`.
 fn write_per_update(
     path: &std::path::Path,
     writes_us: &[Option<u64>],
     results: &[ClientResult],
     updates: u32,
 ) -> anyhow::Result<()> {
+    std::fs::write(path, per_update(writes_us, results, updates))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One line per update: its write's round trip, its first and last delivery, how many.
+fn per_update(writes_us: &[Option<u64>], results: &[ClientResult], updates: u32) -> String {
     let mut first = vec![u64::MAX; updates as usize];
     let mut last = vec![0u64; updates as usize];
     let mut count = vec![0u64; updates as usize];
@@ -191,7 +197,7 @@ fn write_per_update(
             count[i]
         ));
     }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    text
 }
 
 /// Adds every client's deliveries to the summary: latencies, fan-out spreads, counts.
@@ -276,5 +282,29 @@ mod tests {
         assert_eq!(summary.lost(), 0);
         assert_eq!(summary.latencies_us, [10, 15, 20, 30]);
         assert_eq!(summary.spreads_us, [0, 0, 5, 10]);
+    }
+
+    #[test]
+    fn each_update_gets_its_write_and_first_and_last_delivery() {
+        let client = |deliveries: Vec<(u32, u64)>| ClientResult {
+            connected: true,
+            deliveries,
+            ..ClientResult::default()
+        };
+        let results = vec![
+            client(vec![(0, 10), (1, 300)]),
+            client(vec![(0, 15), (1, 320)]),
+        ];
+        let text = per_update(&[Some(4), Some(290), None], &results, 3);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "update\twrite_us\tfirst_delivery_us\tlast_delivery_us\tdeliveries",
+                "0\t4\t10\t15\t2",
+                "1\t290\t300\t320\t2",
+                "2\tNA\tNA\tNA\t0",
+            ]
+        );
     }
 }
