@@ -43,6 +43,25 @@ impl Entry {
         }
     }
 
+    /// An entry for tests: body `{}`, the given tags, fresh and then stale for the given
+    /// spans from now.
+    #[cfg(test)]
+    pub fn for_tests(tags: &[&str], fresh: Duration, stale: Duration) -> Entry {
+        let now = Instant::now();
+        Entry {
+            body: Bytes::from_static(b"{}"),
+            etag: HeaderValue::from_static("\"e\""),
+            tags: tags
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .into(),
+            fresh_until: now + fresh,
+            stale_until: now + stale,
+            generation: 0,
+        }
+    }
+
     /// A copy for L1, fresh for at most `l1_ttl` (never longer than it already is).
     pub fn for_l1(&self, now: Instant, l1_ttl: Duration) -> Entry {
         Entry {

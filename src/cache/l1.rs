@@ -210,23 +210,9 @@ fn lock(index: &Mutex<TagIndex>) -> MutexGuard<'_, TagIndex> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderValue;
-    use bytes::Bytes;
 
     fn entry(tags: &[&str], fresh: Duration, stale: Duration) -> Arc<Entry> {
-        let now = Instant::now();
-        Arc::new(Entry {
-            body: Bytes::from_static(b"{}"),
-            etag: HeaderValue::from_static("\"e\""),
-            tags: tags
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .into(),
-            fresh_until: now + fresh,
-            stale_until: now + stale,
-            generation: 0,
-        })
+        Arc::new(Entry::for_tests(tags, fresh, stale))
     }
 
     #[test]

@@ -80,24 +80,10 @@ impl TagIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderValue;
-    use bytes::Bytes;
-    use std::time::Instant;
+    use std::time::Duration;
 
     fn entry(tags: &[&str]) -> Arc<Entry> {
-        let now = Instant::now();
-        Arc::new(Entry {
-            body: Bytes::from_static(b"{}"),
-            etag: HeaderValue::from_static("\"e\""),
-            tags: tags
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .into(),
-            fresh_until: now,
-            stale_until: now,
-            generation: 0,
-        })
+        Arc::new(Entry::for_tests(tags, Duration::ZERO, Duration::ZERO))
     }
 
     #[test]

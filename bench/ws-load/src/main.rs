@@ -258,13 +258,16 @@ async fn collect(
 mod tests {
     use super::*;
 
-    #[test]
-    fn spreads_are_measured_from_each_updates_first_delivery() {
-        let client = |deliveries: Vec<(u32, u64)>| ClientResult {
+    fn client(deliveries: Vec<(u32, u64)>) -> ClientResult {
+        ClientResult {
             connected: true,
             deliveries,
             ..ClientResult::default()
-        };
+        }
+    }
+
+    #[test]
+    fn spreads_are_measured_from_each_updates_first_delivery() {
         let results = vec![
             client(vec![(0, 10), (1, 30)]),
             client(vec![(0, 15), (1, 20)]),
@@ -286,11 +289,6 @@ mod tests {
 
     #[test]
     fn each_update_gets_its_write_and_first_and_last_delivery() {
-        let client = |deliveries: Vec<(u32, u64)>| ClientResult {
-            connected: true,
-            deliveries,
-            ..ClientResult::default()
-        };
         let results = vec![
             client(vec![(0, 10), (1, 300)]),
             client(vec![(0, 15), (1, 320)]),
