@@ -21,22 +21,15 @@ DURATION="${DURATION:-5s}"; CONNS="${CONNS:-64}"; REPS="${REPS:-3}"; WARMUP="${W
 REDIS_PORT="${REDIS_PORT:-6398}"; OUT="${OUT:-bench/results/limiter-latest}"
 mkdir -p "$OUT"; rm -f "$OUT"/*.txt "$OUT"/*.tsv "$OUT"/*.log "$OUT"/summary.md
 
-PIDS=()
+source bench/lib.sh
 WORK=$(mktemp -d)
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_all
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-wait_ready() { # URL NAME
-  for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
-  echo "$2 not ready; see $OUT/$2.log" >&2; exit 1
-}
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-  --logfile "$WORK/redis.log" --daemonize no &
-PIDS+=($!); REDIS_PID=$!
+start_private_redis "$REDIS_PORT" "$WORK"
 # CPU time (utime + stime, in clock ticks of 10 ms) of a process: per request it shows
 # the cost apart from how much of the shared machine the run happened to get.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -24,22 +24,15 @@ PEERS_BENCH="${PEERS_BENCH:-$ROOT/../shared/peers/bench}"
 mkdir -p "$OUT"; rm -f "$OUT"/*
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 
-PIDS=()
+source bench/lib.sh
 WORK=$(mktemp -d)
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_all
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-wait_ready() { # URL NAME
-  for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
-  echo "$2 not ready; see $OUT/$2.log" >&2; exit 1
-}
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-  --logfile "$WORK/redis.log" --daemonize no &
-PIDS+=($!)
+start_private_redis "$REDIS_PORT" "$WORK"
 cargo build --release --quiet --bin catalog-cache
 cargo build --release --quiet -p propagation
 BIN=target/release/catalog-cache
@@ -85,7 +78,7 @@ scenario() { # NAME FILL(yes|no)
     --samples "$OUT/$name.tsv" > "$OUT/$name.txt" 2>&1 || rc=$?
   wait "$p" || true
   echo "$rc" > "$OUT/$name.rc"
-  kill "$a" "$b"; wait "$a" "$b" 2>/dev/null || true
+  stop "$a"; stop "$b"
 }
 
 echo "bench/propagation-full.sh: $(date -u '+%F %H:%M UTC'), commit $(git rev-parse --short HEAD), load $(cut -d' ' -f1-3 /proc/loadavg)"

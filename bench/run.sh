@@ -80,16 +80,14 @@ secs() { # 10s | 2m -> seconds
   case "$1" in *m) echo $(( ${1%m} * 60 )) ;; *s) echo "${1%s}" ;; *) echo "$1" ;; esac
 }
 
-PIDS=()
+source bench/lib.sh
 CLUSTER_UP=0
 stop_servers() {
   if [ -n "${FLOOR_NGINX:-}" ] && [ -f "$FLOOR_NGINX/nginx.pid" ]; then
     nginx -c "$FLOOR_NGINX/nginx.conf" -s stop 2>/dev/null || true
   fi
   if [ "$CLUSTER_UP" = 1 ]; then env "${CLUSTER_ENV[@]}" scripts/cluster.sh down || true; CLUSTER_UP=0; fi
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDS=()
+  stop_all
 }
 WORK=$(mktemp -d)
 cleanup() {
@@ -98,11 +96,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-wait_ready() { # URL NAME
-  for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
-  echo "$2 not ready; see $OUT/$2.log" >&2; exit 1
-}
 
 section "tools"
 need() { # COMMAND DEBIAN-PACKAGE

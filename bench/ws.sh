@@ -51,10 +51,9 @@ fi
 DB=catalog_cache_wsbench
 PREFIX="ccws-$$:"
 SIO_KEY="wsbench-sio-$$"
-PIDS=()
+source bench/lib.sh
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_all
   redis-cli --scan --pattern "${PREFIX}*" | xargs -r redis-cli del >/dev/null || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 }
@@ -62,17 +61,6 @@ trap cleanup EXIT
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_ready() { # URL NAME
-  for _ in $(seq 1 120); do curl -sf -o /dev/null "$1" && return 0; sleep 0.5; done
-  echo "$2 not ready; see $OUT/$2.log" >&2; exit 1
-}
-stop() { # PID (and forget it, so the exit trap never signals a reused PID)
-  kill "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local keep=() p
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
 }
 
 echo "== build (release) and npm ci"
@@ -99,13 +87,13 @@ start_cc() { # NAME [BINARY] -> sets CC_PORT, CC_PID
   CC_PORT=$(free_port)
   PORT="$CC_PORT" "${2:-$BIN}" serve > "$OUT/$1.log" 2>&1 &
   CC_PID=$!; PIDS+=("$CC_PID")
-  wait_ready "http://127.0.0.1:$CC_PORT/healthz" "$1"
+  wait_ready "http://127.0.0.1:$CC_PORT/healthz" "$1" 120
 }
 start_sio() { # NAME -> sets SIO_PORT, SIO_PID
   SIO_PORT=$(free_port)
   node bench/socketio/server.js --port "$SIO_PORT" --key "$SIO_KEY" > "$OUT/$1.log" 2>&1 &
   SIO_PID=$!; PIDS+=("$SIO_PID")
-  wait_ready "http://127.0.0.1:$SIO_PORT/health" "$1"
+  wait_ready "http://127.0.0.1:$SIO_PORT/health" "$1" 120
 }
 
 start_cc cc-b; CC_B_PORT=$CC_PORT
