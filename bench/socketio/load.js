@@ -25,7 +25,7 @@ const TSV_HEADER = [
   "label", "clients", "connected", "connect_failed", "updates_ok", "expected", "received", "lost",
   "duplicates", "out_of_order", "p50_ms", "p99_ms", "max_ms", "write_p50_ms", "rss_before_kib",
   "rss_idle_kib", "rss_per_conn_kib", "rss_after_kib", "connect_s", "resyncs", "spread_p50_ms",
-  "spread_p99_ms", "server_cpu_us_per_delivery",
+  "spread_p99_ms", "server_cpu_us_per_delivery", "client_cpu_us_per_delivery",
 ].join("\t");
 const MAX_CLIENTS = 20000;
 const MAX_UPDATES = 10000;
@@ -286,7 +286,7 @@ async function main() {
     run.outOfOrder, ms(percentile(latencies, 50)), ms(percentile(latencies, 99)), ms(percentile(latencies, 100)),
     ms(percentile(writeLatencies, 50)), rssBefore ?? "NA", rssIdle ?? "NA",
     perConn === null ? "NA" : perConn.toFixed(2), rssAfter ?? "NA", connectS.toFixed(2), 0,
-    ms(percentile(spreads, 50)), ms(percentile(spreads, 99)), "NA",
+    ms(percentile(spreads, 50)), ms(percentile(spreads, 99)), "NA", "NA",
   ];
   console.log(`COLUMNS\t${TSV_HEADER}`);
   console.log(`RESULT\t${fields.join("\t")}`);

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
@@ -21,6 +22,12 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the close handshake may take at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Each client's read buffer. tungstenite's default (128 KiB) is zero-filled up to its
+/// capacity before every socket read: with 10,000 clients that is 1.3 GB of buffers and
+/// a 128 KiB memset per delivery, which made the tool, not the server, most of the CPU
+/// an update cost (docs/ws-fanout-notes.md). Events are a few hundred bytes; a larger
+/// frame still arrives whole (the buffer grows to the frame's length).
+const READ_BUFFER_BYTES: usize = 4096;
 
 /// What every client shares.
 #[derive(Clone)]
@@ -149,9 +156,11 @@ pub fn micros_since(epoch: Instant) -> u64 {
 /// Opens the socket and waits for `subscribed` to `products`: events written after it
 /// are delivered.
 async fn connect_and_subscribe(url: &Url, protocol: Protocol) -> anyhow::Result<Socket> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .context("WebSocket handshake")?;
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false)
+            .await
+            .context("WebSocket handshake")?;
     let subscribe = match protocol {
         Protocol::CatalogCache => r#"{"type":"subscribe","topics":["products"]}"#,
         Protocol::Socketio => {

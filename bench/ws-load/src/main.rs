@@ -103,6 +103,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
 
     let read_cpu = |pid: Option<u32>| pid.map(cpu::cpu_ns).transpose();
     let cpu_before = read_cpu(args.server_pid)?;
+    let own_cpu_before = cpu::cpu_ns(std::process::id())?;
     let writes = writer::run(&writer::Plan {
         base: args.write_url.clone(),
         admin_token: args.admin_token.clone(),
@@ -122,6 +123,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         write_per_update(path, &writes.by_update_us, &results, args.updates)?;
     }
     let cpu_after = read_cpu(args.server_pid)?;
+    let own_cpu_after = cpu::cpu_ns(std::process::id())?;
     memory.after = read_rss(args.server_pid)?;
     let summary = Summary {
         label: args.label.clone(),
@@ -133,6 +135,7 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         memory,
         connect_secs,
         server_cpu_ns: cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b)),
+        client_cpu_ns: Some(own_cpu_after.saturating_sub(own_cpu_before)),
         ..Summary::default()
     };
     Ok(add_deliveries(summary, results, args.updates))

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 /// The columns of the `RESULT` line, in order.
-pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs\tspread_p50_ms\tspread_p99_ms\tserver_cpu_us_per_delivery";
+pub const TSV_HEADER: &str = "label\tclients\tconnected\tconnect_failed\tupdates_ok\texpected\treceived\tlost\tduplicates\tout_of_order\tp50_ms\tp99_ms\tmax_ms\twrite_p50_ms\trss_before_kib\trss_idle_kib\trss_per_conn_kib\trss_after_kib\tconnect_s\tresyncs\tspread_p50_ms\tspread_p99_ms\tserver_cpu_us_per_delivery\tclient_cpu_us_per_delivery";
 
 /// Server memory at the three moments the run reads it (KiB), when a PID was given.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,6 +39,9 @@ pub struct Summary {
     /// CPU time the server spent from the first update's write to the last delivery
     /// (all its threads), ns, when a PID was given.
     pub server_cpu_ns: Option<u64>,
+    /// CPU time this tool (the clients and the writer) spent over the same span, ns: on
+    /// one machine it shares the cores with the server, so it bounds what latency can show.
+    pub client_cpu_ns: Option<u64>,
 }
 
 impl Summary {
@@ -66,6 +69,12 @@ impl Summary {
     /// The server's CPU time per delivery received, µs: the cost of the fan-out.
     pub fn server_cpu_us_per_delivery(&self) -> Option<f64> {
         let ns = self.server_cpu_ns?;
+        (self.received > 0).then(|| ns as f64 / 1000.0 / self.received as f64)
+    }
+
+    /// This tool's CPU time per delivery received, µs.
+    pub fn client_cpu_us_per_delivery(&self) -> Option<f64> {
+        let ns = self.client_cpu_ns?;
         (self.received > 0).then(|| ns as f64 / 1000.0 / self.received as f64)
     }
 
@@ -139,6 +148,13 @@ impl Summary {
                 self.label
             );
         }
+        if let Some(us) = self.client_cpu_us_per_delivery() {
+            let _ = writeln!(
+                out,
+                "{}: load tool CPU {us:.2} µs per delivery (the clients' share of the same cores)",
+                self.label
+            );
+        }
         out
     }
 
@@ -173,6 +189,8 @@ impl Summary {
             ms(percentile(&self.spreads_us, 50.0)),
             ms(percentile(&self.spreads_us, 99.0)),
             self.server_cpu_us_per_delivery()
+                .map_or("NA".to_string(), |v| format!("{v:.2}")),
+            self.client_cpu_us_per_delivery()
                 .map_or("NA".to_string(), |v| format!("{v:.2}")),
         ];
         format!("RESULT\t{}", fields.join("\t"))
