@@ -185,10 +185,11 @@ echo "== summary"
   echo "- RSS per idle connection: (VmRSS of A with the clients connected, subscribed and idle for 2 s − VmRSS of the fresh A before) / clients"
   echo
   echo "- server CPU per delivery: CPU time of A (all threads, /proc/PID/task/*/schedstat) from the first write to the last delivery / deliveries; steadier than latency on a busy machine (Node client rows: NA)"
+  echo "- load tool CPU per delivery: the same for bench/ws-load itself (all its clients and its writer), which shares the two cores with the server: what the clients cost bounds the latency a run can show (Node client rows: NA)"
   echo
-  echo "| impl | clients | rep | delivered / expected | resync frames | p50 ms | p99 ms | max ms | spread p50 ms | spread p99 ms | write p50 ms | RSS KiB / idle conn | server CPU µs / delivery | connect s | exit |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $25, $26, $18, $21, ($27 == "" ? "NA" : $27), $23, $4 }' "$OUT/runs.tsv"
+  echo "| impl | clients | rep | delivered / expected | resync frames | p50 ms | p99 ms | max ms | spread p50 ms | spread p99 ms | write p50 ms | RSS KiB / idle conn | server CPU µs / delivery | load tool CPU µs / delivery | connect s | exit |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $11, $10, $24, $15, $16, $17, $25, $26, $18, $21, ($27 == "" ? "NA" : $27), ($28 == "" ? "NA" : $28), $23, $4 }' "$OUT/runs.tsv"
   echo
   echo "Side by side (median over the reps; both measured by bench/ws-load; ratio = Socket.IO p99 / catalog-cache p99):"
   echo
