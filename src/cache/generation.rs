@@ -44,16 +44,18 @@ local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
 return {seq, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
 ";
 
-/// KEYS: seq, the marker, then entries to delete with it. ARGV: marker ttl ms.
+/// KEYS: seq, the M markers, then entries to delete with them. ARGV: marker ttl ms, M.
+/// One generation for all of a write's targets, set with their deletes in one step.
 const INVALIDATE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, now)
 local s = string.format('%.0f', n)
 redis.call('SET', KEYS[1], s)
-redis.call('SET', KEYS[2], s, 'PX', ARGV[1])
+local markers = tonumber(ARGV[2])
+for i = 2, markers + 1 do redis.call('SET', KEYS[i], s, 'PX', ARGV[1]) end
 local deleted = 0
-for i = 3, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
+for i = markers + 2, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
 return deleted
 ";
 
@@ -130,21 +132,30 @@ pub async fn snapshot(redis: &RedisClient) -> Result<Snapshot, RedisError> {
     Ok(Snapshot { seq, time_ms })
 }
 
-/// Takes a new generation for the target and, in the same script, deletes its entry
-/// when it names one key; answers how many entries went.
+/// Takes one new generation for all the targets (a write's key and tags go together:
+/// one round trip, one atomic step) and, in the same script, deletes the entries of the
+/// targets that name one key; answers how many entries went.
 pub async fn invalidate(
     redis: &RedisClient,
-    target: &Target,
+    targets: &[Target],
     marker_ttl: Duration,
 ) -> Result<u64, RedisError> {
+    if targets.is_empty() {
+        return Ok(0);
+    }
     let ks = redis.keyspace();
     let mut invocation = INVALIDATE_SCRIPT.prepare_invoke();
     invocation
         .key(ks.key("gen:seq"))
-        .key(marker(ks, target))
-        .arg(marker_ttl.as_millis() as u64);
-    if let Target::Key(name) = target {
-        invocation.key(entry_key(ks, name));
+        .arg(marker_ttl.as_millis() as u64)
+        .arg(targets.len());
+    for target in targets {
+        invocation.key(marker(ks, target));
+    }
+    for target in targets {
+        if let Target::Key(name) = target {
+            invocation.key(entry_key(ks, name));
+        }
     }
     redis
         .run(|mut c| async move { invocation.invoke_async(&mut c).await })

@@ -72,8 +72,8 @@ pub async fn remove(redis: &RedisClient, key: &CacheKey) -> Result<u64, RedisErr
     delete(redis, vec![entry_key(redis.keyspace(), &key.name())]).await
 }
 
-/// Invalidates each target in L2: its generation (with a key's delete, in one script),
-/// then, for a pattern or everything, SCAN-deletes the matching entries in batches (the
+/// Invalidates the targets in L2: one generation for all of them (with the keys'
+/// deletes, in one script and one round trip), then, for a pattern or everything, SCAN-deletes the matching entries in batches (the
 /// generation already keeps in-flight fills out). A tag's entries are hidden by its
 /// generation at once and expire on their own: they are not counted.
 pub async fn invalidate(
@@ -82,9 +82,8 @@ pub async fn invalidate(
     marker_ttl: Duration,
 ) -> Result<u64, RedisError> {
     let ks = redis.keyspace();
-    let mut deleted = 0;
+    let mut deleted = generation::invalidate(redis, targets, marker_ttl).await?;
     for target in targets {
-        deleted += generation::invalidate(redis, target, marker_ttl).await?;
         match target {
             Target::Pattern(pattern) => {
                 deleted += delete_matching(redis, &ks.pattern(&format!("cache:{pattern}"))).await?;
