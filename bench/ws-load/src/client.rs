@@ -58,11 +58,16 @@ pub struct ClientResult {
     pub ended_early: Option<String>,
 }
 
-/// Runs one client; reports on `ready` once subscribed (or failed), ends when it has
-/// every update or `stop` turns true.
+/// Runs one client; reports on `ready` once subscribed (or failed) and on `done` once it
+/// has every update, then keeps its socket open until `stop` turns true: a client that
+/// closed at once would load the server (and this tool) with its close handshake while
+/// the others still wait for the last update, which made the last update's fan-out five
+/// times slower than the others' and decided p99 (docs/ws-fanout-notes.md). Ends early
+/// on `stop` or when the socket fails.
 pub async fn run(
     shared: Shared,
     ready: mpsc::Sender<Result<(), String>>,
+    done: mpsc::UnboundedSender<()>,
     mut stop: watch::Receiver<bool>,
 ) -> ClientResult {
     let handshake = {
@@ -134,6 +139,27 @@ pub async fn run(
                 result.out_of_order += 1;
             }
             last_offset = Some(offset);
+        }
+    }
+    if seen.count() == shared.updates {
+        let _ = done.send(());
+        // Still answering Socket.IO's pings, so the server keeps the socket meanwhile.
+        loop {
+            let message = tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => break,
+                message = socket.next() => message,
+            };
+            match message {
+                Some(Ok(Message::Text(text)))
+                    if classify(shared.protocol, "", text.as_str()) == Received::Ping =>
+                {
+                    if socket.send(Message::text("3")).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            }
         }
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;

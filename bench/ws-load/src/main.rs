@@ -84,15 +84,18 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
     };
     let (ready_tx, mut ready_rx) = mpsc::channel(args.clients);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut clients = JoinSet::new();
     for _ in 0..args.clients {
         clients.spawn(client::run(
             shared.clone(),
             ready_tx.clone(),
+            done_tx.clone(),
             stop_rx.clone(),
         ));
     }
     drop(ready_tx);
+    drop(done_tx);
     let (connected, failed) = count_subscribed(&mut ready_rx, args.clients).await;
     let connect_secs = epoch.elapsed().as_secs_f64();
     if connected == 0 {
@@ -118,13 +121,24 @@ async fn run(args: &Args) -> anyhow::Result<Summary> {
         eprintln!("ws-load: {} writes failed; the first: {why}", writes.failed);
     }
 
-    let results = collect(&mut clients, &stop_tx, args.drain()).await;
-    if let Some(path) = &args.per_update {
-        write_per_update(path, &writes.by_update_us, &results, args.updates)?;
-    }
+    let mut results = Vec::with_capacity(args.clients);
+    wait_until_done(
+        &mut clients,
+        &mut done_rx,
+        &mut results,
+        args.clients,
+        args.drain(),
+    )
+    .await;
+    // Read before the clients close: the closes are not part of the fan-out.
     let cpu_after = read_cpu(args.server_pid)?;
     let own_cpu_after = cpu::cpu_ns(std::process::id())?;
     memory.after = read_rss(args.server_pid)?;
+    let _ = stop_tx.send(true);
+    results.extend(join_all(&mut clients).await);
+    if let Some(path) = &args.per_update {
+        write_per_update(path, &writes.by_update_us, &results, args.updates)?;
+    }
     let summary = Summary {
         label: args.label.clone(),
         clients: args.clients,
@@ -233,28 +247,45 @@ fn add_deliveries(mut summary: Summary, results: Vec<ClientResult>, updates: u32
     summary
 }
 
-/// Waits for the clients to have every update, at most `drain`; then tells the rest to
-/// stop and gathers them too.
-async fn collect(
+/// Waits until each of the `clients` tasks has either reported every update on `done`
+/// or ended (a failed client), or until `drain` has passed; the ended ones' results go
+/// to `results`.
+async fn wait_until_done(
     clients: &mut JoinSet<ClientResult>,
-    stop: &watch::Sender<bool>,
+    done: &mut mpsc::UnboundedReceiver<()>,
+    results: &mut Vec<ClientResult>,
+    total: usize,
     drain: std::time::Duration,
-) -> Vec<ClientResult> {
-    let mut results = Vec::with_capacity(clients.len());
+) {
     let deadline = tokio::time::sleep(drain);
     tokio::pin!(deadline);
-    loop {
+    let mut complete = 0usize;
+    while complete + results.len() < total {
         tokio::select! {
+            Some(()) = done.recv() => complete += 1,
             joined = clients.join_next() => match joined {
                 Some(Ok(result)) => results.push(result),
-                Some(Err(error)) => eprintln!("ws-load: a client task failed: {error}"),
-                None => return results,
+                Some(Err(error)) => {
+                    eprintln!("ws-load: a client task failed: {error}");
+                    complete += 1;
+                }
+                None => return,
             },
-            () = &mut deadline, if !*stop.borrow() => {
-                let _ = stop.send(true);
-            }
+            () = &mut deadline => return,
         }
     }
+}
+
+/// Every remaining client's result (after `stop`).
+async fn join_all(clients: &mut JoinSet<ClientResult>) -> Vec<ClientResult> {
+    let mut results = Vec::with_capacity(clients.len());
+    while let Some(joined) = clients.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(error) => eprintln!("ws-load: a client task failed: {error}"),
+        }
+    }
+    results
 }
 
 #[cfg(test)]
