@@ -279,4 +279,70 @@ mod tests {
         assert!(!seen.insert(130), "out of range");
         assert_eq!(seen.count(), 2);
     }
+
+    /// A one-connection WebSocket server: answers the subscribe, sends `updates` product
+    /// events of `tag`, then reports whether the client closed within `quiet`, and whether
+    /// it closed after that.
+    async fn one_connection_server(
+        listener: tokio::net::TcpListener,
+        tag: String,
+        updates: u32,
+        quiet: Duration,
+    ) -> (bool, bool) {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let subscribe = ws.next().await.unwrap().unwrap();
+        assert!(subscribe.to_text().unwrap().contains("subscribe"));
+        let subscribed = r#"{"type":"subscribed","topics":["products"]}"#;
+        ws.send(Message::text(subscribed)).await.unwrap();
+        for seq in 0..updates {
+            let event = format!(
+                r#"{{"type":"product.updated","offset":{},"product":{{"description":"{tag} seq={seq} t_us=0"}}}}"#,
+                seq + 1
+            );
+            ws.send(Message::text(event)).await.unwrap();
+        }
+        let closed_early = tokio::time::timeout(quiet, ws.next()).await.is_ok();
+        let closed_later = matches!(ws.next().await, Some(Ok(Message::Close(_))) | None);
+        (closed_early, closed_later)
+    }
+
+    #[tokio::test]
+    async fn a_client_with_every_update_keeps_its_socket_until_told_to_stop() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("ws://{}/ws", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(one_connection_server(
+            listener,
+            "t1".to_string(),
+            2,
+            Duration::from_millis(300),
+        ));
+        let shared = Shared {
+            url,
+            protocol: Protocol::CatalogCache,
+            tag: "t1".into(),
+            epoch: Instant::now(),
+            updates: 2,
+            handshakes: Arc::new(Semaphore::new(1)),
+        };
+        let (ready_tx, mut ready_rx) = mpsc::channel(1);
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let client = tokio::spawn(run(shared, ready_tx, done_tx, stop_rx));
+        assert_eq!(ready_rx.recv().await, Some(Ok(())));
+        assert_eq!(
+            done_rx.recv().await,
+            Some(()),
+            "done once it has both updates"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!client.is_finished(), "it waits for stop");
+        stop_tx.send(true).unwrap();
+        let result = client.await.unwrap();
+        let (closed_early, closed_later) = server.await.unwrap();
+        assert!(!closed_early, "the socket stayed open until stop");
+        assert!(closed_later, "and was closed after it");
+        assert_eq!(result.deliveries.len(), 2);
+        assert!(result.ended_early.is_none());
+    }
 }

@@ -292,6 +292,56 @@ async fn join_all(clients: &mut JoinSet<ClientResult>) -> Vec<ClientResult> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn waiting_ends_when_every_client_is_done_or_ended_not_at_the_drain() {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut clients = JoinSet::new();
+        for _ in 0..2 {
+            let (done, mut stop) = (done_tx.clone(), stop_rx.clone());
+            clients.spawn(async move {
+                done.send(()).unwrap();
+                stop.wait_for(|stop| *stop).await.unwrap();
+                client(vec![(0, 1)])
+            });
+        }
+        clients.spawn(async { ClientResult::default() });
+        let mut results = Vec::new();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            wait_until_done(
+                &mut clients,
+                &mut done_rx,
+                &mut results,
+                3,
+                std::time::Duration::from_secs(60),
+            ),
+        )
+        .await;
+        assert!(waited.is_ok(), "returned once all three were done or ended");
+        assert_eq!(results.len(), 1, "only the ended client's result so far");
+        assert_eq!(clients.len(), 2, "the done clients still run");
+        stop_tx.send(true).unwrap();
+        assert_eq!(join_all(&mut clients).await.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn waiting_gives_up_at_the_drain() {
+        let (_done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let mut clients = JoinSet::new();
+        clients.spawn(std::future::pending::<ClientResult>());
+        let mut results = Vec::new();
+        wait_until_done(
+            &mut clients,
+            &mut done_rx,
+            &mut results,
+            1,
+            std::time::Duration::from_millis(50),
+        )
+        .await;
+        assert!(results.is_empty());
+    }
+
     fn client(deliveries: Vec<(u32, u64)>) -> ClientResult {
         ClientResult {
             connected: true,
