@@ -24,8 +24,12 @@
 -- Written for the cost per check, which is most of a limited request's cost in Redis
 -- (docs/PERFORMANCE.md): policies are read from ARGV in place (no table per request or
 -- policy), a TAT is passed to SET as a number (Redis writes an integer below 2^53 in
--- full, without an exponent), and an active client's TAT moves by INCRBY. A GCRA key
--- lives up to two windows after its last use (one TAT, about 160 bytes).
+-- full, without an exponent), and an active client's TAT moves by INCRBY. A request
+-- with a single GCRA policy (the common case) takes a path of its own: one pass, and
+-- INCRBY before any read, so a client already counted costs INCRBY and PTTL only (27 %
+-- less time in the script per check than GET, INCRBY and PTTL in two passes; measured
+-- in docs/PERFORMANCE.md). A GCRA key lives up to two windows after its last use (one
+-- TAT, about 160 bytes).
 local call, tonumber, floor, ceil, max, min =
   redis.call, tonumber, math.floor, math.ceil, math.max, math.min
 local t = call('TIME')
@@ -42,93 +46,135 @@ for _ = 1, tonumber(ARGV[1]) do
   local first = a + 2
   a = first + 3 * n
 
-  -- Pass 1: does every policy have room?
-  local allowed = 1
-  for i = 0, n - 1 do
-    local p, key = first + 3 * i, KEYS[k + i]
-    local limit, window = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
-    if ARGV[p] == 'g' then
-      local period = max(1, floor(window * 1000 / limit))
-      local tat = tonumber(call('GET', key))
-      -- A stored TAT still ahead of now can be moved in place (pass 2).
-      ahead[i] = tat ~= nil and tat >= now_us
-      if not ahead[i] then
+  if n == 1 and ARGV[first] == 'g' then
+    -- One GCRA policy, the common case (every request meets `global`): one pass, and the
+    -- TAT moved first, which spares a read for a client already counted: a stored TAT
+    -- still ahead of now was moved right (moved back if the request is refused); one
+    -- behind now, or none, is set afresh. All within this atomic run.
+    local key, limit, window = KEYS[k], tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2])
+    local wus = window * 1000
+    local period = max(1, floor(wus / limit))
+    local tat = call('INCRBY', key, period)
+    local allowed
+    if tat - period >= now_us then
+      allowed = tat - now_us <= wus
+      if not allowed then
+        call('DECRBY', key, period)
+        tat = tat - period
+      elseif call('PTTL', key) < ceil((tat - now_us) / 1000) then
+        call('PEXPIRE', key, 2 * window)
+      end
+    else
+      tat = now_us + period
+      allowed = period <= wus
+      if allowed then
+        call('SET', key, tat, 'PX', 2 * window)
+      else
+        call('DEL', key)
         tat = now_us
       end
-      seen[i] = tat
-      if tat + period - now_us > window * 1000 then
-        allowed = 0
-      end
-    else
-      call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-      local count = call('ZCARD', key)
-      seen[i] = count
-      if count >= limit then
-        allowed = 0
-      end
     end
-  end
-  out[o + 1] = allowed
-  o = o + 1
-
-  -- Pass 2: use the quota if allowed, and report each policy's state.
-  for i = 0, n - 1 do
-    local p, key = first + 3 * i, KEYS[k + i]
-    local limit, window = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
-    local remaining, reset
-    if ARGV[p] == 'g' then
-      local period = max(1, floor(window * 1000 / limit))
-      local tat = seen[i]
-      if allowed == 1 then
-        tat = tat + period
-        if ahead[i] then
-          -- INCRBY changes the integer in place and keeps the TTL (cheaper than a SET);
-          -- the key must outlive its TAT, at most one window ahead, so it is given two
-          -- windows whenever less is left: once per window of steady use at most.
-          call('INCRBY', key, period)
-          if call('PTTL', key) < ceil((tat - now_us) / 1000) then
-            call('PEXPIRE', key, 2 * window)
-          end
-        else
-          call('SET', key, tat, 'PX', 2 * window)
+    local ahead = tat - now_us
+    local remaining = min(limit, max(0, floor((wus - ahead) / period)))
+    local reset
+    if remaining == 0 then
+      reset = ceil(max(0, ahead + period - wus) / 1000)
+    else
+      reset = ceil(ahead / 1000)
+    end
+    out[o + 1] = allowed and 1 or 0
+    out[o + 2] = remaining
+    out[o + 3] = reset
+    o = o + 3
+  else
+    -- Pass 1: does every policy have room?
+    local allowed = 1
+    for i = 0, n - 1 do
+      local p, key = first + 3 * i, KEYS[k + i]
+      local limit, window = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+      if ARGV[p] == 'g' then
+        local period = max(1, floor(window * 1000 / limit))
+        local tat = tonumber(call('GET', key))
+        -- A stored TAT still ahead of now can be moved in place (pass 2).
+        ahead[i] = tat ~= nil and tat >= now_us
+        if not ahead[i] then
+          tat = now_us
         end
-      end
-      local ahead = tat - now_us
-      remaining = min(limit, max(0, floor((window * 1000 - ahead) / period)))
-      if remaining == 0 then
-        reset = ceil(max(0, ahead + period - window * 1000) / 1000)
+        seen[i] = tat
+        if tat + period - now_us > window * 1000 then
+          allowed = 0
+        end
       else
-        reset = ceil(ahead / 1000)
-      end
-    else
-      local count = seen[i]
-      if allowed == 1 then
-        call('ZADD', key, now, member)
-        call('PEXPIRE', key, window)
-        count = count + 1
-      end
-      remaining = max(0, limit - count)
-      reset = window
-      if remaining == 0 then
-        -- The next slot frees when the entry at index count - limit (the oldest, normally)
-        -- leaves the window.
-        local at = max(0, count - limit)
-        local entry = call('ZRANGE', key, at, at, 'WITHSCORES')
-        if entry[2] then
-          reset = max(0, tonumber(entry[2]) + window - now)
-        end
-      elseif allowed == 0 then
-        -- Room here, but another policy refused: whole again when the newest entry leaves.
-        local entry = call('ZRANGE', key, -1, -1, 'WITHSCORES')
-        reset = 0
-        if entry[2] then
-          reset = max(0, tonumber(entry[2]) + window - now)
+        call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+        local count = call('ZCARD', key)
+        seen[i] = count
+        if count >= limit then
+          allowed = 0
         end
       end
     end
-    out[o + 1] = remaining
-    out[o + 2] = reset
-    o = o + 2
+    out[o + 1] = allowed
+    o = o + 1
+
+    -- Pass 2: use the quota if allowed, and report each policy's state.
+    for i = 0, n - 1 do
+      local p, key = first + 3 * i, KEYS[k + i]
+      local limit, window = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+      local remaining, reset
+      if ARGV[p] == 'g' then
+        local period = max(1, floor(window * 1000 / limit))
+        local tat = seen[i]
+        if allowed == 1 then
+          tat = tat + period
+          if ahead[i] then
+            -- INCRBY changes the integer in place and keeps the TTL (cheaper than a SET);
+            -- the key must outlive its TAT, at most one window ahead, so it is given two
+            -- windows whenever less is left: once per window of steady use at most.
+            call('INCRBY', key, period)
+            if call('PTTL', key) < ceil((tat - now_us) / 1000) then
+              call('PEXPIRE', key, 2 * window)
+            end
+          else
+            call('SET', key, tat, 'PX', 2 * window)
+          end
+        end
+        local ahead = tat - now_us
+        remaining = min(limit, max(0, floor((window * 1000 - ahead) / period)))
+        if remaining == 0 then
+          reset = ceil(max(0, ahead + period - window * 1000) / 1000)
+        else
+          reset = ceil(ahead / 1000)
+        end
+      else
+        local count = seen[i]
+        if allowed == 1 then
+          call('ZADD', key, now, member)
+          call('PEXPIRE', key, window)
+          count = count + 1
+        end
+        remaining = max(0, limit - count)
+        reset = window
+        if remaining == 0 then
+          -- The next slot frees when the entry at index count - limit (the oldest, normally)
+          -- leaves the window.
+          local at = max(0, count - limit)
+          local entry = call('ZRANGE', key, at, at, 'WITHSCORES')
+          if entry[2] then
+            reset = max(0, tonumber(entry[2]) + window - now)
+          end
+        elseif allowed == 0 then
+          -- Room here, but another policy refused: whole again when the newest entry leaves.
+          local entry = call('ZRANGE', key, -1, -1, 'WITHSCORES')
+          reset = 0
+          if entry[2] then
+            reset = max(0, tonumber(entry[2]) + window - now)
+          end
+        end
+      end
+      out[o + 1] = remaining
+      out[o + 2] = reset
+      o = o + 2
+    end
   end
   k = k + n
 end
