@@ -73,9 +73,10 @@ pub async fn remove(redis: &RedisClient, key: &CacheKey) -> Result<u64, RedisErr
 }
 
 /// Invalidates the targets in L2: one generation for all of them (with the keys'
-/// deletes, in one script and one round trip), then, for a pattern or everything, SCAN-deletes the matching entries in batches (the
-/// generation already keeps in-flight fills out). A tag's entries are hidden by its
-/// generation at once and expire on their own: they are not counted.
+/// deletes, in one script and one round trip), then, for a pattern or everything,
+/// SCAN-deletes the matching entries in batches (the generation already keeps in-flight
+/// fills out). A tag's entries are hidden by its generation at once and expire on their
+/// own: they are not counted.
 pub async fn invalidate(
     redis: &RedisClient,
     targets: &[Target],

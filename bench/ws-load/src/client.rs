@@ -116,7 +116,7 @@ pub async fn run(
         let delivery = match classify(shared.protocol, &shared.tag, text.as_str()) {
             Received::Delivery(delivery) => delivery,
             Received::Ping => {
-                if socket.send(Message::text("3")).await.is_err() {
+                if pong(&mut socket).await.is_err() {
                     result.ended_early = Some("could not answer a ping".to_string());
                     break;
                 }
@@ -153,7 +153,7 @@ pub async fn run(
                 Some(Ok(Message::Text(text)))
                     if classify(shared.protocol, "", text.as_str()) == Received::Ping =>
                 {
-                    if socket.send(Message::text("3")).await.is_err() {
+                    if pong(&mut socket).await.is_err() {
                         break;
                     }
                 }
@@ -209,12 +209,18 @@ async fn connect_and_subscribe(url: &Url, protocol: Protocol) -> anyhow::Result<
             match classify(protocol, "", text.as_str()) {
                 Received::Subscribed => return Ok(socket),
                 Received::Error(error) => bail!("subscribe refused: {error}"),
-                Received::Ping => socket.send(Message::text("3")).await.context("pong")?,
+                Received::Ping => pong(&mut socket).await.context("pong")?,
                 _ => {}
             }
         }
     }
     bail!("the connection ended before `subscribed`")
+}
+
+/// Answers an Engine.IO ping (catalog-cache pings at the WebSocket level, which
+/// tungstenite answers by itself).
+async fn pong(socket: &mut Socket) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    socket.send(Message::text("3")).await
 }
 
 /// Skips frames until a text frame that starts with `prefix`.

@@ -264,11 +264,11 @@ async fn wait_until_done(
         tokio::select! {
             Some(()) = done.recv() => complete += 1,
             joined = clients.join_next() => match joined {
-                Some(Ok(result)) => results.push(result),
-                Some(Err(error)) => {
-                    eprintln!("ws-load: a client task failed: {error}");
-                    complete += 1;
-                }
+                // A task that failed counts as done: nothing more will come from it.
+                Some(joined) => match result_of(joined) {
+                    Some(result) => results.push(result),
+                    None => complete += 1,
+                },
                 None => return,
             },
             () = &mut deadline => return,
@@ -280,12 +280,16 @@ async fn wait_until_done(
 async fn join_all(clients: &mut JoinSet<ClientResult>) -> Vec<ClientResult> {
     let mut results = Vec::with_capacity(clients.len());
     while let Some(joined) = clients.join_next().await {
-        match joined {
-            Ok(result) => results.push(result),
-            Err(error) => eprintln!("ws-load: a client task failed: {error}"),
-        }
+        results.extend(result_of(joined));
     }
     results
+}
+
+/// A joined client's result, or `None` (reported) when its task failed.
+fn result_of(joined: Result<ClientResult, tokio::task::JoinError>) -> Option<ClientResult> {
+    joined
+        .inspect_err(|error| eprintln!("ws-load: a client task failed: {error}"))
+        .ok()
 }
 
 #[cfg(test)]
