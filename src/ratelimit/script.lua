@@ -36,6 +36,17 @@ local t = call('TIME')
 local now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
+-- A GCRA policy's state for the answer, from the TAT it leaves: requests left, and the
+-- wait (ms) until the next slot frees when none is left, else until the quota is whole.
+local function gcra_state(tat, limit, period, wus)
+  local ahead = tat - now_us
+  local remaining = min(limit, max(0, floor((wus - ahead) / period)))
+  if remaining == 0 then
+    return remaining, ceil(max(0, ahead + period - wus) / 1000)
+  end
+  return remaining, ceil(ahead / 1000)
+end
+
 local out, o = {}, 0
 -- Per policy of the request being decided: the TAT (GCRA) or count (log) it found, and
 -- (GCRA) whether the stored TAT was ahead of now.
@@ -74,14 +85,7 @@ for _ = 1, tonumber(ARGV[1]) do
         tat = now_us
       end
     end
-    local ahead = tat - now_us
-    local remaining = min(limit, max(0, floor((wus - ahead) / period)))
-    local reset
-    if remaining == 0 then
-      reset = ceil(max(0, ahead + period - wus) / 1000)
-    else
-      reset = ceil(ahead / 1000)
-    end
+    local remaining, reset = gcra_state(tat, limit, period, wus)
     out[o + 1] = allowed and 1 or 0
     out[o + 2] = remaining
     out[o + 3] = reset
@@ -138,13 +142,7 @@ for _ = 1, tonumber(ARGV[1]) do
             call('SET', key, tat, 'PX', 2 * window)
           end
         end
-        local ahead = tat - now_us
-        remaining = min(limit, max(0, floor((window * 1000 - ahead) / period)))
-        if remaining == 0 then
-          reset = ceil(max(0, ahead + period - window * 1000) / 1000)
-        else
-          reset = ceil(ahead / 1000)
-        end
+        remaining, reset = gcra_state(tat, limit, period, window * 1000)
       else
         local count = seen[i]
         if allowed == 1 then
