@@ -26,10 +26,9 @@
 -- policy), a TAT is passed to SET as a number (Redis writes an integer below 2^53 in
 -- full, without an exponent), and an active client's TAT moves by INCRBY. A request
 -- with a single GCRA policy (the common case) takes a path of its own: one pass, and
--- INCRBY before any read, so a client already counted costs INCRBY and PTTL only (27 %
--- less time in the script per check than GET, INCRBY and PTTL in two passes; measured
--- in docs/PERFORMANCE.md). A GCRA key lives up to two windows after its last use (one
--- TAT, about 160 bytes).
+-- INCRBY before any read, so a client already counted costs one INCRBY (its key's
+-- expiry moves once a window, see `expiry_for`; measured in docs/PERFORMANCE.md). A GCRA
+-- key lives up to two windows after its last use (one TAT, about 160 bytes).
 local call, tonumber, floor, ceil, max, min =
   redis.call, tonumber, math.floor, math.ceil, math.max, math.min
 local t = call('TIME')
@@ -45,6 +44,20 @@ local function gcra_state(tat, limit, period, wus)
     return remaining, ceil(max(0, ahead + period - wus) / 1000)
   end
   return remaining, ceil(ahead / 1000)
+end
+
+-- A GCRA key must outlive its TAT (once the TAT is behind now, no key means the same).
+-- Time is cut into window-long spans (from the epoch); a key expires at the end of the
+-- span its TAT is in, which is at most two windows after now since a TAT is at most one
+-- window ahead. So the expiry moves only when the TAT enters a later span, once a window
+-- of steady use, and a check spares the PTTL read it would take to ask.
+local function expiry_for(tat, wus, window)
+  return (floor(tat / wus) + 1) * window
+end
+local function keep_past(key, before, tat, wus, window)
+  if floor(tat / wus) > floor(before / wus) then
+    call('PEXPIREAT', key, expiry_for(tat, wus, window))
+  end
 end
 
 local out, o = {}, 0
@@ -72,14 +85,14 @@ for _ = 1, tonumber(ARGV[1]) do
       if not allowed then
         call('DECRBY', key, period)
         tat = tat - period
-      elseif call('PTTL', key) < ceil((tat - now_us) / 1000) then
-        call('PEXPIRE', key, 2 * window)
+      else
+        keep_past(key, tat - period, tat, wus, window)
       end
     else
       tat = now_us + period
       allowed = period <= wus
       if allowed then
-        call('SET', key, tat, 'PX', 2 * window)
+        call('SET', key, tat, 'PXAT', expiry_for(tat, wus, window))
       else
         call('DEL', key)
         tat = now_us
@@ -131,15 +144,11 @@ for _ = 1, tonumber(ARGV[1]) do
         if allowed == 1 then
           tat = tat + period
           if ahead[i] then
-            -- INCRBY changes the integer in place and keeps the TTL (cheaper than a SET);
-            -- the key must outlive its TAT, at most one window ahead, so it is given two
-            -- windows whenever less is left: once per window of steady use at most.
+            -- INCRBY changes the integer in place and keeps the expiry (cheaper than a SET).
             call('INCRBY', key, period)
-            if call('PTTL', key) < ceil((tat - now_us) / 1000) then
-              call('PEXPIRE', key, 2 * window)
-            end
+            keep_past(key, tat - period, tat, window * 1000, window)
           else
-            call('SET', key, tat, 'PX', 2 * window)
+            call('SET', key, tat, 'PXAT', expiry_for(tat, window * 1000, window))
           end
         end
         remaining, reset = gcra_state(tat, limit, period, window * 1000)
