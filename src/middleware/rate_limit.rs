@@ -49,11 +49,11 @@ pub async fn rate_limit(
         .into_iter()
         .filter_map(|p| {
             let who = match (p.identity, user_id) {
-                (IdentityKind::Client, Some(id)) => format!("user:{id}"),
-                (IdentityKind::Client, None) | (IdentityKind::Ip, _) => format!("ip:{ip}"),
-                (IdentityKind::Email, _) => format!("email:{}", email.as_deref()?),
+                (IdentityKind::Client, Some(id)) => Who::User(id),
+                (IdentityKind::Client, None) | (IdentityKind::Ip, _) => Who::Ip(&ip),
+                (IdentityKind::Email, _) => Who::Email(email.as_deref()?),
             };
-            let key = key(state.redis.keyspace(), p, &who);
+            let key = key(state.redis.keyspace(), p, who);
             Some((p, key))
         })
         .unzip();
@@ -96,16 +96,36 @@ pub async fn rate_limit(
     Ok(response.map_into_left_body())
 }
 
+/// Whose quota a policy counts.
+#[derive(Clone, Copy)]
+enum Who<'a> {
+    User(i64),
+    Ip(&'a str),
+    Email(&'a str),
+}
+
+impl std::fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::User(id) => write!(f, "user:{id}"),
+            Who::Ip(ip) => write!(f, "ip:{ip}"),
+            Who::Email(email) => write!(f, "email:{email}"),
+        }
+    }
+}
+
 /// `{prefix}rl:{policy}:{{who}}` (GCRA: `…:gcra:{{who}}`, another type, so switching a
 /// policy's algorithm never meets a key of the other kind). The identity is the hash tag:
-/// a check whose policies count one identity stays in one Redis Cluster slot.
-fn key(keyspace: &Keyspace, policy: &Policy, who: &str) -> CheckKey {
-    let name = match policy.algorithm {
-        Algorithm::SlidingLog => format!("rl:{}:{{{who}}}", policy.name),
-        Algorithm::Gcra => format!("rl:{}:gcra:{{{who}}}", policy.name),
+/// a check whose policies count one identity stays in one Redis Cluster slot. Written in
+/// one go: this runs on every limited request.
+fn key(keyspace: &Keyspace, policy: &Policy, who: Who<'_>) -> CheckKey {
+    let prefix = keyspace.prefix();
+    let kind = match policy.algorithm {
+        Algorithm::SlidingLog => "",
+        Algorithm::Gcra => "gcra:",
     };
     CheckKey {
-        key: keyspace.key(&name),
+        key: format!("{prefix}rl:{}:{kind}{{{who}}}", policy.name),
         limit: policy.limit,
         window_ms: policy.window_ms,
         algorithm: policy.algorithm,

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use super::local::{LocalCheck, LocalLimiter};
 use super::policy::Algorithm;
-use super::script::{decode, invocation};
+use super::script::{command, decode};
 use super::{Decision, LimiterStats};
 use crate::configuration::RateLimitFallback;
 use crate::redis_client::{RedisClient, RedisError};
@@ -133,17 +133,25 @@ impl RateLimiter {
             .into_iter()
             .map(|p| ((p.keys, p.member), p.reply))
             .unzip();
-        let requests = Arc::new(requests);
-        let (redis, script, ask) = (self.redis.clone(), self.script.clone(), requests.clone());
-        let call = async move {
+        let call = command(self.script.get_hash(), &requests);
+        let (redis, script) = (self.redis.clone(), self.script.clone());
+        let run = async move {
             redis
-                .run_local(
-                    |mut c| async move { invocation(&script, &ask).invoke_async(&mut c).await },
-                )
+                .run_local(|mut c| async move {
+                    match call.query_async(&mut c).await {
+                        // Not in Redis's script cache (a restarted or new server): load it
+                        // and run the call again, once.
+                        Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                            script.load_async(&mut c).await?;
+                            call.query_async(&mut c).await
+                        }
+                        other => other,
+                    }
+                })
                 .await
         };
         ctx.spawn(
-            call.into_actor(self)
+            run.into_actor(self)
                 .map(move |raw: Result<Vec<i64>, RedisError>, act, ctx| {
                     act.in_flight -= 1;
                     let sizes: Vec<usize> = requests.iter().map(|(k, _)| k.len()).collect();
@@ -156,14 +164,18 @@ impl RateLimiter {
                         }),
                         Err(e) => Err(e),
                     };
-                    for (i, reply) in replies.into_iter().enumerate() {
-                        let decision = match &decisions {
-                            Ok(all) => all.get(i).cloned(),
-                            Err(e) => act.fall_back(&requests[i].0, e),
-                        };
-                        act.record(&decision);
-                        // The request may be gone (client disconnected): nothing to tell.
-                        let _ = reply.send(decision);
+                    match decisions {
+                        Ok(all) => {
+                            for (decision, reply) in all.into_iter().zip(replies) {
+                                act.answer(reply, Some(decision));
+                            }
+                        }
+                        Err(e) => {
+                            for ((keys, _), reply) in requests.iter().zip(replies) {
+                                let decision = act.fall_back(keys, &e);
+                                act.answer(reply, decision);
+                            }
+                        }
                     }
                     act.flush(ctx);
                 }),
@@ -190,11 +202,13 @@ impl RateLimiter {
         }
     }
 
-    fn record(&self, decision: &Option<Decision>) {
-        match decision {
+    fn answer(&self, reply: oneshot::Sender<Option<Decision>>, decision: Option<Decision>) {
+        match &decision {
             Some(d) if !d.allowed => self.stats.count(&self.stats.rejected),
             _ => self.stats.count(&self.stats.allowed),
         }
+        // The request may be gone (client disconnected): nothing to tell.
+        let _ = reply.send(decision);
     }
 }
 

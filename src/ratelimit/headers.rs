@@ -8,6 +8,7 @@
 //!   `RateLimit-Policy: "global";q=1000;w=900` and `RateLimit: "global";r=998;t=870`.
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::web::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::policy::Policy;
@@ -90,7 +91,8 @@ pub fn apply(
         ),
     ];
     for (name, value) in computed {
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        // Handed over as `Bytes`: taken as is, where `from_str` would copy it.
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(value)) {
             headers.insert(name, v);
         }
     }
