@@ -13,7 +13,10 @@
 #                before group commit
 # GET /api/products/{id} meets only the `global` policy (1000 per 900 s per client); each
 # client stays far below it, so every request runs the script and passes.
-# Env: DURATION (5s) CONNS (64) REPS (3) WARMUP (3s) REDIS_PORT (6398) OUT
+# With BASE_BIN (another build of catalog-cache, e.g. main's), a fifth instance runs it
+# with the `gcra` policies (8194, `gcra-base`) in the same interleaved runs: an A/B of a
+# change to the limiter on the same machine at the same time.
+# Env: DURATION (5s) CONNS (64) REPS (3) WARMUP (3s) REDIS_PORT (6398) OUT BASE_BIN
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -53,9 +56,9 @@ config_for() { # NAME ALGORITHM (a folder per instance: an instance reads it as 
   echo "$dir"
 }
 declare -A PID_OF=()
-start_cc() { # NAME PORT extra env...
+start_cc() { # NAME PORT extra env... (BIN: the build to run)
   local name=$1 port=$2; shift 2
-  env PORT="$port" REDIS_PREFIX="cclim-$name:" APP__SEED__DEMO_PRODUCTS=0 "$@" $BIN serve \
+  env PORT="$port" REDIS_PREFIX="cclim-$name:" APP__SEED__DEMO_PRODUCTS=0 "$@" "${RUN_BIN:-$BIN}" serve \
     > "$OUT/$name.log" 2>&1 &
   PIDS+=($!); PID_OF[$name]=$!
 }
@@ -63,12 +66,16 @@ start_cc off 8190 APP__RATE_LIMIT__ENABLED=false
 start_cc log 8191 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for log sliding_log)"
 start_cc gcra 8192 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for gcra gcra)"
 start_cc gcra1 8193 APP__RATE_LIMIT__ENABLED=true APP__RATE_LIMIT__BATCH_MAX=1 APP_CONFIG_DIR="$(config_for gcra1 gcra)"
-declare -A PORT_OF=([off]=8190 [log]=8191 [gcra]=8192 [gcra1]=8193)
-for s in off log gcra gcra1; do wait_ready "http://127.0.0.1:${PORT_OF[$s]}/healthz" "$s"; done
+declare -A PORT_OF=([off]=8190 [log]=8191 [gcra]=8192 [gcra1]=8193 [gcra-base]=8194)
+ORDER=(off log gcra gcra1)
+if [ -n "${BASE_BIN:-}" ]; then
+  RUN_BIN="$BASE_BIN" start_cc gcra-base 8194 APP__RATE_LIMIT__ENABLED=true APP_CONFIG_DIR="$(config_for gcra-base gcra)"
+  ORDER+=(gcra-base)
+fi
+for s in "${ORDER[@]}"; do wait_ready "http://127.0.0.1:${PORT_OF[$s]}/healthz" "$s"; done
 curl -s -D - -o /dev/null -H 'X-Forwarded-For: 198.18.0.1' http://127.0.0.1:8191/api/products/1 | grep -i '^ratelimit'
 curl -s -D - -o /dev/null -H 'X-Forwarded-For: 198.18.0.1' http://127.0.0.1:8192/api/products/1 | grep -i '^ratelimit'
 
-ORDER=(off log gcra gcra1)
 for s in "${ORDER[@]}"; do
   wrk -t1 -c16 -d"$WARMUP" -s bench/ids-xff.lua "http://127.0.0.1:${PORT_OF[$s]}" | grep RESULT | sed "s/^/warm-up $s /"
 done
@@ -111,6 +118,9 @@ med() { awk -F'\t' -v s="$1" '$1 == s {print $3}' "$OUT/runs.tsv" | sort -n | aw
   echo "| sliding_log on / off | $(echo "scale=3; $(med log) / $(med off)" | bc) |"
   echo "| gcra on / off | $(echo "scale=3; $(med gcra) / $(med off)" | bc) |"
   echo "| gcra, one run per request (batch_max 1) on / off | $(echo "scale=3; $(med gcra1) / $(med off)" | bc) |"
+  if [ -n "${BASE_BIN:-}" ]; then
+    echo "| gcra of BASE_BIN ($BASE_BIN) on / off | $(echo "scale=3; $(med gcra-base) / $(med off)" | bc) |"
+  fi
   echo
   echo "Redis keys after the run: log $(redis-cli -p "$REDIS_PORT" --scan --pattern 'cclim-log:rl:*' | wc -l), gcra $(redis-cli -p "$REDIS_PORT" --scan --pattern 'cclim-gcra:rl:*' | wc -l); used_memory $(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory_human:/ {print $2}' | tr -d '\r')"
   echo "non-2xx answers in all runs (must be 0: every request passes): $(awk -F'\t' 'NR > 1 {n += $7} END {print n + 0}' "$OUT/runs.tsv")"
