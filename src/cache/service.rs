@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
@@ -44,6 +44,8 @@ pub struct Shared {
     workers: RwLock<Vec<Addr<CacheActor>>>,
     // Invalidations that did not reach L2 or the bus (Redis down), retried until they do.
     pending: Mutex<Pending>,
+    /// The last count of L2 entries and when it was taken (see `Cache::stats`).
+    l2_count: Mutex<Option<(Instant, Option<u64>)>>,
 }
 
 impl Shared {
@@ -110,6 +112,7 @@ impl Cache {
             epoch: AtomicU64::new(0),
             workers: RwLock::new(Vec::new()),
             pending: Mutex::new(Pending::default()),
+            l2_count: Mutex::new(None),
         });
         let loader = Loader::new(shared.clone()).start();
         Cache {
@@ -199,8 +202,12 @@ impl Cache {
         }
     }
 
-    /// Counters of every tier, L1 merged over the workers.
-    pub async fn stats(&self) -> CacheStats {
+    /// Counters of every tier, L1 merged over the workers. The L2 entry count is a SCAN
+    /// of the prefix, which walks the whole keyspace of the Redis server (every key of
+    /// every prefix, the limiter's included), so a count at most `count_age` old is
+    /// reused: the snapshot published every second must not scan the keyspace every
+    /// second on every instance.
+    pub async fn stats(&self, count_age: Duration) -> CacheStats {
         let sends = self
             .shared
             .workers()
@@ -208,7 +215,7 @@ impl Cache {
             .map(|w| w.send(actor::Stats));
         let (l1, l2_entries) = tokio::join!(
             futures_util::future::join_all(sends),
-            l2::count_entries(&self.shared.redis)
+            self.l2_entries(count_age)
         );
         let l1 = l1
             .into_iter()
@@ -217,7 +224,7 @@ impl Cache {
         let breaker = self.shared.redis.breaker_snapshot();
         CacheStats::new(
             l1,
-            l2_entries.ok(),
+            l2_entries,
             &self.shared.counters,
             BreakerStats {
                 state: breaker.state.as_str(),
@@ -225,6 +232,29 @@ impl Cache {
                 opened: breaker.opened,
             },
         )
+    }
+
+    /// The number of L2 entries, counted afresh when the last count is older than
+    /// `max_age` (`None`: Redis could not be asked). Counts that run at once may both
+    /// scan; the memo only has to keep the steady rate down.
+    async fn l2_entries(&self, max_age: Duration) -> Option<u64> {
+        let memo = *self
+            .shared
+            .l2_count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, count)) = memo {
+            if at.elapsed() < max_age {
+                return count;
+            }
+        }
+        let count = l2::count_entries(&self.shared.redis).await.ok();
+        *self
+            .shared
+            .l2_count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), count));
+        count
     }
 
     /// Start-up warming within `timeout` in all: first waits (at most half of it) for

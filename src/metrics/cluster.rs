@@ -88,7 +88,7 @@ impl SnapshotPublisher {
 }
 
 async fn publish(state: &AppState) -> Result<(), RedisError> {
-    let snapshot = snapshot::collect(state).await;
+    let snapshot = snapshot::collect(state, snapshot::L2_COUNT_MAX_AGE).await;
     let json = serde_json::to_string(&snapshot).map_err(|e| {
         RedisError::Command(redis::RedisError::from((
             redis::ErrorKind::TypeError,

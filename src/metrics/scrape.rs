@@ -11,7 +11,7 @@ use crate::state::AppState;
 
 /// The text exposition after bringing the scrape-time series up to date.
 pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
-    let snapshot = snapshot::collect(state).await;
+    let snapshot = snapshot::collect(state, snapshot::L2_COUNT_MAX_AGE).await;
     refresh(state, &snapshot);
     handle.render()
 }

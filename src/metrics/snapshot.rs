@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -94,10 +95,16 @@ pub struct CacheMetrics {
     pub queues: BTreeMap<String, QueueFigures>,
 }
 
-/// Gathers the instance's figures; Redis, the hub and the queues are asked at once.
-pub async fn collect(state: &AppState) -> CacheMetrics {
+/// How old an L2 entry count the published snapshot (every second) and a Prometheus
+/// scrape may reuse: counting is a SCAN that walks the Redis server's whole keyspace.
+/// `GET /admin/metrics/cache` counts afresh.
+pub const L2_COUNT_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// Gathers the instance's figures; Redis, the hub and the queues are asked at once. The
+/// L2 entry count may be up to `l2_count_age` old.
+pub async fn collect(state: &AppState, l2_count_age: Duration) -> CacheMetrics {
     let (cache, info, shards, queues) = tokio::join!(
-        state.cache.stats(),
+        state.cache.stats(l2_count_age),
         state.redis.info(),
         state.ws_hub.stats(),
         state.queues.queue_stats(),

@@ -54,7 +54,7 @@ pub struct ClusterMetrics {
 #[utoipa::path(get, path = "/admin/metrics/cache", tag = "admin",
     responses((status = 200, description = "This instance's metrics", body = CacheMetrics)))]
 pub async fn metrics_cache(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(snapshot::collect(&state).await)
+    HttpResponse::Ok().json(snapshot::collect(&state, std::time::Duration::ZERO).await)
 }
 
 /// The metrics of every live instance of the deployment (each publishes its own to

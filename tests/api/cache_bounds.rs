@@ -223,3 +223,40 @@ async fn a_lock_let_go_without_a_fill_does_not_hold_readers_for_its_lifetime() {
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-cache"), "MISS");
 }
+
+/// Counting L2 entries is a SCAN, which walks the Redis server's whole keyspace (every
+/// prefix, the limiter's keys included). The snapshot every instance publishes each
+/// second reuses a recent count rather than walking it every second; an admin asking for
+/// the metrics still gets a fresh one.
+#[actix_web::test]
+async fn the_snapshot_published_each_second_does_not_scan_the_keyspace_each_second() {
+    let redis = PrivateRedis::start_ready().await;
+    let url = redis.url();
+    let app = spawn_app_with(|s| {
+        s.server.workers = 1;
+        s.redis.url = secrecy::SecretString::from(url);
+    })
+    .await;
+    // The first publish counts (within its first second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = redis.scans().await;
+    assert!(before >= 1, "the first snapshot counted L2 entries");
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    assert_eq!(
+        redis.scans().await,
+        before,
+        "four more snapshots, no more SCAN"
+    );
+
+    let response = app
+        .token_client()
+        .get(app.url("/admin/metrics/cache"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    assert!(
+        redis.scans().await > before,
+        "the admin's request counted afresh"
+    );
+}

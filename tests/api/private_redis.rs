@@ -140,3 +140,24 @@ impl PrivateRedis {
         redis
     }
 }
+
+impl PrivateRedis {
+    /// `SCAN` calls the server has taken since it started (`INFO commandstats`): on a
+    /// server of its own, a test can count what its instance walks the keyspace for.
+    pub async fn scans(&self) -> u64 {
+        let client = redis::Client::open(self.url()).expect("client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .expect("commandstats");
+        info.lines()
+            .find_map(|line| line.strip_prefix("cmdstat_scan:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |calls| calls.parse().expect("a count"))
+    }
+}
