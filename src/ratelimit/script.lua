@@ -60,13 +60,20 @@ local function keep_past(key, before, tat, wus, window)
   end
 end
 
+-- The numbers of the last single-GCRA request's policy, and its period as INCRBY's
+-- argument. A batch is mostly one policy, and ARGV strings are interned, so a repeat
+-- costs two pointer comparisons instead of two `tonumber` and a number written out for
+-- INCRBY on every check.
+local last_limit, last_window, limit1, window1, wus1, period1, step1
+
 local out, o = {}, 0
 -- Per policy of the request being decided: the TAT (GCRA) or count (log) it found, and
 -- (GCRA) whether the stored TAT was ahead of now.
 local seen, ahead = {}, {}
 local a, k = 2, 1
 for _ = 1, tonumber(ARGV[1]) do
-  local member, n = ARGV[a], tonumber(ARGV[a + 1])
+  local member, count = ARGV[a], ARGV[a + 1]
+  local n = count == '1' and 1 or tonumber(count)
   local first = a + 2
   a = first + 3 * n
 
@@ -75,10 +82,15 @@ for _ = 1, tonumber(ARGV[1]) do
     -- TAT moved first, which spares a read for a client already counted: a stored TAT
     -- still ahead of now was moved right (moved back if the request is refused); one
     -- behind now, or none, is set afresh. All within this atomic run.
-    local key, limit, window = KEYS[k], tonumber(ARGV[first + 1]), tonumber(ARGV[first + 2])
-    local wus = window * 1000
-    local period = max(1, floor(wus / limit))
-    local tat = call('INCRBY', key, period)
+    if ARGV[first + 1] ~= last_limit or ARGV[first + 2] ~= last_window then
+      last_limit, last_window = ARGV[first + 1], ARGV[first + 2]
+      limit1, window1 = tonumber(last_limit), tonumber(last_window)
+      wus1 = window1 * 1000
+      period1 = max(1, floor(wus1 / limit1))
+      step1 = tostring(period1)
+    end
+    local key, limit, window, wus, period = KEYS[k], limit1, window1, wus1, period1
+    local tat = call('INCRBY', key, step1)
     local allowed
     if tat - period >= now_us then
       allowed = tat - now_us <= wus
