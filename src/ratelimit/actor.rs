@@ -100,7 +100,7 @@ impl RateLimiter {
     ) -> Self {
         RateLimiter {
             redis,
-            script: Arc::new(redis::Script::new(include_str!("script.lua"))),
+            script: Arc::new(redis::Script::new(super::script::SOURCE)),
             fallback,
             local,
             // Members are `actor-id:sequence`: unique across actors and instances and

@@ -1,6 +1,9 @@
 //! The wire format of `script.lua`: the call for a batch of checks and its reply.
 
 use super::actor::CheckKey;
+
+/// The Lua source of the batch script (run by `EVALSHA` with `command`'s arguments).
+pub const SOURCE: &str = include_str!("script.lua");
 use super::policy::Algorithm;
 use super::{Decision, PolicyState};
 

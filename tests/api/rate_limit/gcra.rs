@@ -2,9 +2,12 @@
 //! time, shares one count across instances, and mixes with sliding-log policies.
 
 use catalog_cache::configuration::PolicySettings;
+use catalog_cache::ratelimit::policy::Algorithm;
+use catalog_cache::ratelimit::script::{command, decode, SOURCE};
+use catalog_cache::ratelimit::CheckKey;
 
 use super::{concurrent_over_two, get, header, limited, policy};
-use crate::helpers::{assert_error, spawn_app_from, spawn_app_with, test_settings};
+use crate::helpers::{assert_error, spawn_app, spawn_app_from, spawn_app_with, test_settings};
 
 fn gcra(name: &str, method: &str, path: &str, limit: u32, window_secs: u64) -> PolicySettings {
     let mut p = policy(name, method, path, limit, window_secs);
@@ -191,4 +194,46 @@ async fn steady_use_past_two_windows_keeps_the_count_and_the_key() {
         "{allowed} allowed in {elapsed_ms} ms"
     );
     assert!(allowed >= 8, "the client got its steady rate: {allowed}");
+}
+
+/// The script reuses a single-GCRA request's policy numbers for the next request when its
+/// arguments are the same: one batch whose requests meet different GCRA policies,
+/// interleaved, must still decide each by its own limit and window.
+#[actix_web::test]
+async fn a_batch_mixing_gcra_policies_decides_each_request_by_its_own_policy() {
+    let app = spawn_app().await;
+    let mut redis = app.redis_connection().await;
+    let check = |name: &str, limit: u32| {
+        vec![CheckKey {
+            key: format!(
+                "{}rl:{name}:gcra:{{ip:192.0.2.1}}",
+                app.settings.redis.prefix
+            ),
+            limit,
+            window_ms: 60_000,
+            algorithm: Algorithm::Gcra,
+        }]
+    };
+    // Policy `two` lets 2 through, `five` 5; in one run: two, five, two, two, five.
+    let requests: Vec<_> = [("two", 2), ("five", 5), ("two", 2), ("two", 2), ("five", 5)]
+        .iter()
+        .map(|&(name, limit)| (check(name, limit), String::new()))
+        .collect();
+    let script = redis::Script::new(SOURCE);
+    let _: String = script.load_async(&mut redis).await.expect("loaded");
+    let raw: Vec<i64> = command(script.get_hash(), &requests)
+        .query_async(&mut redis)
+        .await
+        .expect("script run");
+    let decisions = decode(&raw, &[1; 5]).expect("a reply per request");
+    let allowed: Vec<bool> = decisions.iter().map(|d| d.allowed).collect();
+    assert_eq!(allowed, [true, true, true, false, true]);
+    let remaining: Vec<u64> = decisions.iter().map(|d| d.states[0].remaining).collect();
+    assert_eq!(remaining, [1, 4, 0, 0, 3]);
+    // A refused request waits one period of its own policy (60 s / 2), not the other's.
+    assert!(
+        (29_000..=30_000).contains(&decisions[3].states[0].reset_ms),
+        "{:?}",
+        decisions[3]
+    );
 }
