@@ -50,7 +50,9 @@ end
 -- Time is cut into window-long spans (from the epoch); a key expires at the end of the
 -- span its TAT is in, which is at most two windows after now since a TAT is at most one
 -- window ahead. So the expiry moves only when the TAT enters a later span, once a window
--- of steady use, and a check spares the PTTL read it would take to ask.
+-- of steady use, and a check spares the PTTL read it would take to ask. A key written
+-- before this rule (expiry two windows after its last refresh) can expire once with its
+-- TAT ahead while the new rule lets it run: that client gets one fresh burst, once.
 local function expiry_for(tat, wus, window)
   return (floor(tat / wus) + 1) * window
 end
