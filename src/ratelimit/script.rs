@@ -1,11 +1,11 @@
 //! The wire format of `script.lua`: the call for a batch of checks and its reply.
 
 use super::actor::CheckKey;
+use super::policy::Algorithm;
+use super::{Decision, PolicyState};
 
 /// The Lua source of the batch script (run by `EVALSHA` with `command`'s arguments).
 pub const SOURCE: &str = include_str!("script.lua");
-use super::policy::Algorithm;
-use super::{Decision, PolicyState};
 
 /// The script call for a batch: `EVALSHA hash, then KEYS` = every request's keys in
 /// order, `ARGV = count, then per request: member, policy count, and per policy:
