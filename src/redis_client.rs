@@ -59,6 +59,12 @@ impl Keyspace {
 
     /// A key inside the prefix: `key("products:1")` is `cc:products:1`.
     pub fn key(&self, name: &str) -> String {
+        self.key_from(format_args!("{name}"))
+    }
+
+    /// A key inside the prefix from a formatted name, written in one allocation (for
+    /// keys built on every request).
+    pub fn key_from(&self, name: std::fmt::Arguments<'_>) -> String {
         format!("{}{name}", self.prefix)
     }
 

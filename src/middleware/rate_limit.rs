@@ -119,13 +119,12 @@ impl std::fmt::Display for Who<'_> {
 /// a check whose policies count one identity stays in one Redis Cluster slot. Written in
 /// one go: this runs on every limited request.
 fn key(keyspace: &Keyspace, policy: &Policy, who: Who<'_>) -> CheckKey {
-    let prefix = keyspace.prefix();
     let kind = match policy.algorithm {
         Algorithm::SlidingLog => "",
         Algorithm::Gcra => "gcra:",
     };
     CheckKey {
-        key: format!("{prefix}rl:{}:{kind}{{{who}}}", policy.name),
+        key: keyspace.key_from(format_args!("rl:{}:{kind}{{{who}}}", policy.name)),
         limit: policy.limit,
         window_ms: policy.window_ms,
         algorithm: policy.algorithm,
