@@ -7,7 +7,7 @@ use std::time::Duration;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{json, Value};
 
-use crate::cache::{header, one_worker_app, subscribed};
+use crate::cache::{header, metrics, one_worker_app, subscribed};
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::private_redis::PrivateRedis;
 
@@ -254,13 +254,7 @@ async fn the_snapshot_published_each_second_does_not_scan_the_keyspace_each_seco
         "four more snapshots, no more SCAN"
     );
 
-    let response = app
-        .token_client()
-        .get(app.url("/admin/metrics/cache"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 200);
+    metrics(&app).await;
     assert!(
         redis.scans().await > before,
         "the admin's request counted afresh"

@@ -119,11 +119,7 @@ impl PrivateRedis {
     /// `CLIENT PAUSE ms ALL`: the server stalls every client for that long without
     /// closing a connection (a slow Redis, as opposed to a dead one).
     pub async fn pause(&self, ms: u64) {
-        let client = redis::Client::open(self.url()).expect("client");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
+        let mut conn = self.connection().await;
         let _: () = redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(ms)
@@ -131,6 +127,15 @@ impl PrivateRedis {
             .query_async(&mut conn)
             .await
             .expect("paused");
+    }
+
+    /// A connection of the test's own to this server (which must be up).
+    async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis")
     }
 
     /// Starts one on a free port and waits until it answers.
@@ -145,11 +150,7 @@ impl PrivateRedis {
     /// `SCAN` calls the server has taken since it started (`INFO commandstats`): on a
     /// server of its own, a test can count what its instance walks the keyspace for.
     pub async fn scans(&self) -> u64 {
-        let client = redis::Client::open(self.url()).expect("client");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
+        let mut conn = self.connection().await;
         let info: String = redis::cmd("INFO")
             .arg("commandstats")
             .query_async(&mut conn)
