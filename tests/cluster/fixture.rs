@@ -157,6 +157,20 @@ impl Cluster {
         assert!(status.success(), "kill -KILL {pid}");
     }
 
+    /// The process id of instance `name` (a, b or c).
+    pub fn pid(&self, name: &str) -> u32 {
+        std::fs::read_to_string(self.dir.join(format!("{name}.pid")))
+            .expect("the instance's pid file")
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
+    /// Everything instance `name` has logged so far (stdout and stderr).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     /// `scripts/cluster.sh down`: stops what `up` started (Drop runs it too).
     pub fn down(&self) {
         self.script("down");

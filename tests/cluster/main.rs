@@ -6,6 +6,7 @@
 
 mod faults;
 mod fixture;
+mod hostile;
 mod load;
 // A throwaway redis-server on a port of its own (shared with the API tests).
 #[allow(dead_code)]

@@ -1,0 +1,289 @@
+//! The hostile-client suite: anonymous attackers do their worst against a deployment
+//! (three instances behind nginx, production settings) while a well-behaved client
+//! watches product events and a writer changes products. After each attack every
+//! instance keeps the bounds the README's "WebSocket limits" promise:
+//!
+//! - its RSS grew by at most [`RSS_GROWTH_MAX_KB`];
+//! - its request-path Redis breaker never opened;
+//! - it wrote at most [`LOG_LINES_MAX`] log lines;
+//! - the well-behaved client got every product event, in offset and version order.
+
+use std::time::{Duration, Instant};
+
+use awc::ws::{Frame, Message};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use crate::fixture::{Cluster, Options};
+use crate::{subscribe, Socket, Watcher};
+
+const INSTANCES: [&str; 3] = ["a", "b", "c"];
+
+/// What one attack may add to one instance's RSS (README, WebSocket limits: the attacks
+/// here stay well inside one address's bound).
+const RSS_GROWTH_MAX_KB: u64 = 32 * 1024;
+
+/// Log lines one instance may write during one attack: repeated warnings are
+/// rate-limited, so a stream of bad clients costs a few lines, not one per frame.
+const LOG_LINES_MAX: usize = 100;
+
+/// Product writes the watcher must see during each attack.
+const WRITES: i64 = 20;
+
+/// The deployment the suite attacks: small per-address limits, so that reaching them
+/// costs the test little.
+fn deployment(name: &str) -> Cluster {
+    Cluster::up_with(
+        name,
+        Options {
+            env: vec![
+                ("APP__REALTIME__MAX_CONNECTIONS_PER_IP", "40".into()),
+                ("APP__REALTIME__MAX_BAD_FRAMES", "5".into()),
+                ("APP__REALTIME__CLIENT_QUEUE_SIZE", "64".into()),
+            ],
+            ..Options::default()
+        },
+    )
+}
+
+/// Each instance's figures before the attack.
+struct Before {
+    rss_kb: Vec<u64>,
+    opened: Vec<u64>,
+    log_lines: Vec<usize>,
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("the instance's status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in kB")
+}
+
+async fn breaker_opened(cluster: &Cluster, base: &str) -> u64 {
+    let m: Value = reqwest::Client::new()
+        .get(format!("{base}/admin/metrics/cache"))
+        .bearer_auth(&cluster.token)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    m["cache"]["breaker"]["opened"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("breaker.opened in {m}"))
+}
+
+async fn measure(cluster: &Cluster) -> Before {
+    let mut before = Before {
+        rss_kb: Vec::new(),
+        opened: Vec::new(),
+        log_lines: Vec::new(),
+    };
+    for (name, base) in INSTANCES.iter().zip(&cluster.instances) {
+        before.rss_kb.push(rss_kb(cluster.pid(name)));
+        before.opened.push(breaker_opened(cluster, base).await);
+        before.log_lines.push(cluster.log(name).lines().count());
+    }
+    before
+}
+
+/// Every instance within its bounds since `before`.
+async fn assert_bounds_held(cluster: &Cluster, before: &Before, attack: &str) {
+    for (i, (name, base)) in INSTANCES.iter().zip(&cluster.instances).enumerate() {
+        let grown = rss_kb(cluster.pid(name)).saturating_sub(before.rss_kb[i]);
+        assert!(
+            grown <= RSS_GROWTH_MAX_KB,
+            "{attack}: instance {name}'s RSS grew by {grown} kB (bound {RSS_GROWTH_MAX_KB} kB)"
+        );
+        let opened = breaker_opened(cluster, base).await;
+        assert_eq!(
+            opened, before.opened[i],
+            "{attack}: instance {name}'s request-path breaker opened"
+        );
+        let log = cluster.log(name);
+        let written = log.lines().count().saturating_sub(before.log_lines[i]);
+        eprintln!("{attack}: instance {name}: RSS +{grown} kB, {written} log lines");
+        assert!(
+            written <= LOG_LINES_MAX,
+            "{attack}: instance {name} wrote {written} log lines (bound {LOG_LINES_MAX}); the last:\n{}",
+            log.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// Changes product 2 `WRITES` times through nginx while the attack runs.
+async fn write_products(cluster: &Cluster, attack: &str) {
+    for round in 1..=WRITES {
+        let put = cluster
+            .put_product(2, &json!({"name": format!("{attack} {round}")}))
+            .await;
+        assert_eq!(put.status(), 200, "{attack}: write {round}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The watcher got the writes' events in offset and version order, none missing.
+async fn assert_watcher_saw_every_write(watcher: &Watcher, attack: &str) {
+    let last = format!("{attack} {WRITES}");
+    watcher
+        .wait_for(Duration::from_secs(10), &last, |m| {
+            m["product"]["name"] == last.as_str()
+        })
+        .await;
+    let events: Vec<Value> = watcher
+        .messages()
+        .into_iter()
+        .filter(|m| m["type"] == "product.updated" && m["product"]["id"] == 2)
+        .filter(|m| {
+            m["product"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&format!("{attack} ")))
+        })
+        .collect();
+    let names: Vec<String> = events
+        .iter()
+        .map(|e| e["product"]["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    let expected: Vec<String> = (1..=WRITES).map(|r| format!("{attack} {r}")).collect();
+    assert_eq!(names, expected, "{attack}: every write once, in order");
+    let offsets: Vec<u64> = events.iter().filter_map(|e| e["offset"].as_u64()).collect();
+    assert!(
+        offsets.windows(2).all(|w| w[0] < w[1]),
+        "{attack}: offsets in order: {offsets:?}"
+    );
+}
+
+/// Runs `attack` beside a watcher and a writer, then checks every bound.
+async fn under_attack<F>(cluster: &Cluster, name: &str, attack: F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let watcher = Watcher::start(subscribe(&cluster.url).await);
+    let before = measure(cluster).await;
+    let writer = write_products(cluster, name);
+    futures_util::join!(attack, writer);
+    assert_watcher_saw_every_write(&watcher, name).await;
+    assert!(watcher.ended().is_none(), "{name}: the watcher stayed open");
+    assert_bounds_held(cluster, &before, name).await;
+}
+
+async fn open(base: &str) -> Option<Socket> {
+    let url = format!("{}/ws", base.replacen("http", "ws", 1));
+    let (response, socket) = awc::Client::new()
+        .ws(url)
+        .max_frame_size(4 * 1024 * 1024)
+        .connect()
+        .await
+        .ok()?;
+    (response.status() == 101).then_some(socket)
+}
+
+/// Reads until the socket closes (or `within` passes): the close code, if any.
+async fn close_code(socket: &mut Socket, within: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(Frame::Close(reason)))) => return reason.map(|r| u16::from(r.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn oversized_frames_and_bad_json_cost_a_close_and_no_more() {
+    let cluster = deployment("hostile-frames");
+    under_attack(&cluster, "frames", async {
+        let mut codes = Vec::new();
+        for round in 0..30 {
+            let target = if round % 2 == 0 {
+                cluster.url.clone()
+            } else {
+                cluster.instances[round % 3].clone()
+            };
+            let Some(mut socket) = open(&target).await else {
+                continue;
+            };
+            if round % 3 == 0 {
+                // Four times the largest frame a client may send.
+                let huge = "x".repeat(256 * 1024);
+                let _ = socket.send(Message::Text(huge.into())).await;
+            } else {
+                for junk in ["{", "[]", "{\"type\":\"nope\"}", "null", "\u{0}", "{}", "x"] {
+                    if socket.send(Message::Text(junk.into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            codes.push(close_code(&mut socket, Duration::from_secs(5)).await);
+        }
+        assert!(
+            codes.iter().any(|c| *c == Some(1009)) && codes.iter().any(|c| *c == Some(1008)),
+            "oversized frames closed with 1009 and junk with 1008: {codes:?}"
+        );
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn one_address_opening_sockets_without_end_is_capped() {
+    let cluster = deployment("hostile-sockets");
+    under_attack(&cluster, "sockets", async {
+        // Through nginx every client is the same address: the cap is per address and
+        // per instance (the instances count their own sockets).
+        let mut held = Vec::new();
+        let mut refused = 0;
+        let started = Instant::now();
+        for _ in 0..200 {
+            match open(&cluster.url).await {
+                Some(socket) => held.push(socket),
+                None => refused += 1,
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
+        assert!(
+            held.len() <= 3 * 40,
+            "at most 40 per instance: {} open",
+            held.len()
+        );
+        assert!(refused > 0, "some handshakes refused with 429");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        drop(held);
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn readers_that_never_read_cost_their_queue_and_no_more() {
+    let cluster = deployment("hostile-slow");
+    under_attack(&cluster, "slow", async {
+        // Subscribed to every product event, then never read again: each costs its
+        // queue (64 frames here) and the kernel's buffers, and is closed when it fills.
+        let mut sleepers = Vec::new();
+        for i in 0..30 {
+            let base = if i % 2 == 0 {
+                &cluster.url
+            } else {
+                &cluster.instances[i % 3]
+            };
+            if let Some(mut socket) = open(base).await {
+                let subscribe = json!({"type": "subscribe", "topics": ["products"], "since": 0});
+                let _ = socket
+                    .send(Message::Text(subscribe.to_string().into()))
+                    .await;
+                sleepers.push(socket);
+            }
+        }
+        assert!(sleepers.len() >= 20, "the sleepers connected");
+        // Hold them (unread) while the writer runs.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(sleepers);
+    })
+    .await;
+}
