@@ -155,7 +155,11 @@ mod tests {
 
     fn deleted(id: i64, offset: u64) -> ProductEvent {
         ProductEvent {
-            change: ProductChange::Deleted { id },
+            change: ProductChange::Deleted {
+                id,
+                version: None,
+                reason: None,
+            },
             ts: chrono::Utc::now(),
             v: 1,
             offset,

@@ -29,6 +29,7 @@ mod parsers;
 mod private_redis;
 mod product_events;
 mod product_history;
+mod product_order;
 mod products;
 mod pubsub_liveness;
 mod rate_limit;

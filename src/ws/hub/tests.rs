@@ -24,7 +24,11 @@ pub(crate) async fn no_redis() -> RedisClient {
 
 fn deleted(id: i64, offset: u64) -> Deliver {
     Deliver(ProductEvent {
-        change: ProductChange::Deleted { id },
+        change: ProductChange::Deleted {
+            id,
+            version: None,
+            reason: None,
+        },
         ts: chrono::Utc::now(),
         v: 1,
         offset,
