@@ -40,3 +40,4 @@ mod websocket;
 mod websocket_admin;
 mod websocket_limits;
 mod websocket_recovery;
+mod websocket_visibility;

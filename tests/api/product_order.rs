@@ -48,11 +48,15 @@ async fn history(app: &TestApp) -> Vec<(String, i64, i64)> {
 
 /// `(type, id, version)` of a product event frame.
 fn summary(event: &Value) -> (String, i64, i64) {
-    let kind = event["type"].as_str().expect("a type").to_string();
     let product = event.get("product").unwrap_or(event);
-    let id = product["id"].as_i64().expect("an id");
-    let version = product["version"].as_i64().expect("a version");
-    (kind, id, version)
+    match (
+        event["type"].as_str(),
+        product["id"].as_i64(),
+        product["version"].as_i64(),
+    ) {
+        (Some(kind), Some(id), Some(version)) => (kind.to_string(), id, version),
+        _ => panic!("not a versioned product event: {event}"),
+    }
 }
 
 /// A write on `a` held after its commit while `b` updates and deletes the product.
@@ -213,11 +217,23 @@ async fn concurrent_updates_and_deletes_through_two_instances_arrive_in_version_
         assert!(status == 200 || status == 404, "{status}");
     }
 
+    // A creation after every write returned: its event comes after all of theirs.
+    let marker = a.create_product(lamp()).await["id"].clone();
     for socket in &mut sockets {
-        let mut deleted = HashSet::new();
+        let (mut deleted, mut resynced) = (HashSet::new(), false);
         let mut last: HashMap<i64, (String, i64)> = HashMap::new();
-        while deleted.len() < PRODUCTS {
-            let (kind, id, version) = summary(&next(socket).await);
+        loop {
+            let event = next(socket).await;
+            // A publish that timed out on a busy machine is announced so; the order of
+            // what does arrive still holds (the guard is in Redis, not in the instance).
+            if event["type"] == "resync" {
+                resynced = true;
+                continue;
+            }
+            if event["type"] == "product.created" && event["product"]["id"] == marker {
+                break;
+            }
+            let (kind, id, version) = summary(&event);
             if let Some((before, seen)) = last.get(&id) {
                 assert_ne!(before, "product.deleted", "{kind} of {id} after its delete");
                 let in_order = version > *seen || (kind == "product.deleted" && version == *seen);
@@ -228,5 +244,9 @@ async fn concurrent_updates_and_deletes_through_two_instances_arrive_in_version_
             }
             last.insert(id, (kind, version));
         }
+        assert!(
+            resynced || deleted.len() == PRODUCTS,
+            "every delete arrived"
+        );
     }
 }
