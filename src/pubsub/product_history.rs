@@ -2,9 +2,10 @@
 //! reading the history back after an offset, for clients that reconnect with `since`.
 //!
 //! Keys: `{prefix}product:offset` and `{prefix}product:history`, both passed as script
-//! `KEYS`. On a Redis Cluster they would have to share a slot: a hash tag around the
-//! common part (`{prefix}{product}:offset`, `...:history`) confines them; a single node
-//! needs none, so the names stay as the rest of the keyspace spells them.
+//! `KEYS`, and for a product's event `{prefix}product:published:{id}` (`event_order`).
+//! On a Redis Cluster they would have to share a slot: a hash tag around the common part
+//! (`{prefix}{product}:offset`, `...:history`, `...:published:{id}`) confines them; a
+//! single node needs none, so the names stay as the rest of the keyspace spells them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
