@@ -93,7 +93,8 @@ impl Application {
             timeout: std::time::Duration::from_millis(settings.redis.pubsub_ping_timeout_ms),
         };
         let (product_events, _) = tokio::sync::broadcast::channel(BROADCAST_CAPACITY);
-        let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size);
+        let publisher = ProductEvents::new(redis.clone(), settings.realtime.history_size)
+            .with_order_window(settings.realtime.event_order_window_secs);
         // Told each time the subscriber (re)subscribes, so the hub can mend what its
         // clients missed meanwhile.
         let reconnected = std::sync::Arc::new(tokio::sync::Notify::new());

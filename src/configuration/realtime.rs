@@ -26,6 +26,10 @@ pub struct RealtimeSettings {
     pub max_bad_frames: u32,
     /// Frames queued for one client; a client that lets it fill is closed with 1013.
     pub client_queue_size: usize,
+    /// How long each product's last published version is remembered, so an older event
+    /// published later (its write was slower between commit and publish) is dropped
+    /// rather than delivered out of order. Must outlast any write's commit-to-publish.
+    pub event_order_window_secs: u64,
 }
 
 impl Default for RealtimeSettings {
@@ -38,6 +42,7 @@ impl Default for RealtimeSettings {
             max_frame_bytes: 64 * 1024,
             max_bad_frames: 20,
             client_queue_size: 256,
+            event_order_window_secs: 3600,
         }
     }
 }
@@ -71,6 +76,11 @@ impl RealtimeSettings {
         if !(1..=65_536).contains(&self.client_queue_size) {
             return invalid("realtime.client_queue_size", "must be in 1..=65536");
         }
+        // Below a minute a slow write (timeouts add up) could outlive it; above a week it
+        // only holds memory.
+        if !(60..=604_800).contains(&self.event_order_window_secs) {
+            return invalid("realtime.event_order_window_secs", "must be in 60..=604800");
+        }
         Ok(())
     }
 
@@ -102,5 +112,7 @@ mod tests {
         assert!(refused(|s| s.max_frame_bytes = 100).contains("max_frame_bytes"));
         assert!(refused(|s| s.max_bad_frames = 0).contains("max_bad_frames"));
         assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
+        let err = refused(|s| s.event_order_window_secs = 5);
+        assert!(err.contains("event_order_window_secs"), "{err}");
     }
 }

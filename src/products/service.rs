@@ -111,8 +111,19 @@ impl ProductWrites {
             .ok_or(WriteError::NotFound)?;
         drop(conn);
         catalog::product_written(&self.cache, id, &[&row.category]).await;
-        let offset = self.events.publish(&ProductChange::Deleted { id }).await;
-        tracing::info!(product_id = id, ?offset, "product deleted");
+        // The version deleted, so the event takes its place in the product's order.
+        let deleted = ProductChange::Deleted {
+            id,
+            version: Some(row.version),
+            reason: None,
+        };
+        let offset = self.events.publish(&deleted).await;
+        tracing::info!(
+            product_id = id,
+            version = row.version,
+            ?offset,
+            "product deleted"
+        );
         Ok(())
     }
 }

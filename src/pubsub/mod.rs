@@ -8,6 +8,7 @@
 //! sequence number (1, 2, 3, ... per origin, checked by receivers in `sequence`); an
 //! instance ignores its own events (it applied them before publishing).
 
+pub mod event_order;
 pub mod product_events;
 pub mod product_history;
 pub mod publisher;

@@ -41,13 +41,30 @@ pub enum ProductChange {
         )]
         previous_category: Option<String>,
     },
+    /// `version` is the version the delete removed (absent only in events written before
+    /// deletes carried it). `reason` is set only in the copy a public socket gets of an
+    /// inactive product's event (`ws::visibility`), never in what is published.
     #[serde(rename = "product.deleted")]
-    Deleted { id: i64 },
+    Deleted {
+        id: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<DeleteReason>,
+    },
     /// `missed` events of this instance were never published (Redis was unreachable):
     /// they took no offset, so this marker is the only trace. Consumers refetch (the
     /// WebSocket hub answers it with `resync`).
     #[serde(rename = "product.gap")]
     Gap { missed: u64 },
+}
+
+/// Why a product left a client's view other than by a real delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteReason {
+    /// It was deactivated: only admins may still see it.
+    Inactive,
 }
 
 /// One product event with its deployment-wide offset.
@@ -113,11 +130,15 @@ mod tests {
         let ts = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678Z")
             .unwrap()
             .with_timezone(&Utc);
-        let change = ProductChange::Deleted { id: 42 };
+        let change = ProductChange::Deleted {
+            id: 42,
+            version: Some(3),
+            reason: None,
+        };
         let json = format!("{},\"offset\":7}}", change.unstamped_json(ts).unwrap());
         assert_eq!(
             json,
-            r#"{"type":"product.deleted","id":42,"ts":"2026-01-02T03:04:05.678Z","v":1,"offset":7}"#
+            r#"{"type":"product.deleted","id":42,"version":3,"ts":"2026-01-02T03:04:05.678Z","v":1,"offset":7}"#
         );
         let event: ProductEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(

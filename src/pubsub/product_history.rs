@@ -2,15 +2,17 @@
 //! reading the history back after an offset, for clients that reconnect with `since`.
 //!
 //! Keys: `{prefix}product:offset` and `{prefix}product:history`, both passed as script
-//! `KEYS`. On a Redis Cluster they would have to share a slot: a hash tag around the
-//! common part (`{prefix}{product}:offset`, `...:history`) confines them; a single node
-//! needs none, so the names stay as the rest of the keyspace spells them.
+//! `KEYS`, and for a product's event `{prefix}product:published:{id}` (`event_order`).
+//! On a Redis Cluster they would have to share a slot: a hash tag around the common part
+//! (`{prefix}{product}:offset`, `...:history`, `...:published:{id}`) confines them; a
+//! single node needs none, so the names stay as the rest of the keyspace spells them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::event_order::{self, published_key};
 use super::product_events::{
     ProductChange, ProductEvent, HISTORY_KEY, OFFSET_KEY, UPDATES_CHANNEL,
 };
@@ -36,7 +38,12 @@ pub struct ProductEvents {
     failures: Arc<AtomicU64>,
     /// Events lost since the last `product.gap` marker went out.
     unmarked: Arc<AtomicU64>,
+    /// Seconds a product's last published version is remembered (`event_order`).
+    order_window_secs: u64,
 }
+
+/// Until `with_order_window` says otherwise (`realtime.event_order_window_secs`).
+const DEFAULT_ORDER_WINDOW_SECS: u64 = 3600;
 
 impl ProductEvents {
     pub fn new(redis: RedisClient, history_size: u64) -> ProductEvents {
@@ -46,15 +53,29 @@ impl ProductEvents {
             history_size,
             failures: Arc::new(AtomicU64::new(0)),
             unmarked: Arc::new(AtomicU64::new(0)),
+            order_window_secs: DEFAULT_ORDER_WINDOW_SECS,
         }
+    }
+
+    /// Remembers each product's last published version this long, to refuse older
+    /// events that arrive later (see `event_order`).
+    pub fn with_order_window(mut self, secs: u64) -> ProductEvents {
+        self.order_window_secs = secs;
+        self
     }
 
     /// Publishes one change after its commit and returns its offset. A failure is logged
     /// and counted, never returned: the write has committed and must not fail for it.
     /// The loss is announced later by a `product.gap` marker (`publish_gap`).
+    /// `None` too for an event older than one of its product already published: it is
+    /// not news, and out of order it would undo the newer one.
     pub async fn publish(&self, change: &ProductChange) -> Option<u64> {
         match self.try_publish(change).await {
-            Ok(offset) => Some(offset),
+            Ok(Some(offset)) => Some(offset),
+            Ok(None) => {
+                tracing::info!("product event superseded by a newer one: not published");
+                None
+            }
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 self.unmarked.fetch_add(1, Ordering::AcqRel);
@@ -83,26 +104,38 @@ impl ProductEvents {
         self.failures.load(Ordering::Relaxed)
     }
 
-    async fn try_publish(&self, change: &ProductChange) -> Result<u64, EventError> {
+    /// The event's offset, or `None` when the script refused it as older than one
+    /// already published for its product.
+    async fn try_publish(&self, change: &ProductChange) -> Result<Option<u64>, EventError> {
+        let (change, guard) = event_order::guard(change)?;
         let payload = change.unstamped_json(Utc::now())?;
         let keyspace = self.redis.keyspace();
         let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
         let channel = keyspace.channel(UPDATES_CHANNEL);
         let (script, size) = (self.script.clone(), self.history_size);
+        let guard = guard.map(|g| (keyspace.key(&published_key(g.id)), g));
+        let window = self.order_window_secs;
         let offset = self
             .redis
             .run(|mut c| async move {
-                script
-                    .key(offset_key)
+                let mut invocation = script.key(offset_key);
+                invocation
                     .key(history_key)
                     .arg(payload)
                     .arg(size)
-                    .arg(channel)
-                    .invoke_async::<u64>(&mut c)
-                    .await
+                    .arg(channel);
+                if let Some((key, guard)) = guard {
+                    invocation
+                        .key(key)
+                        .arg(guard.rank)
+                        .arg(guard.category)
+                        .arg(guard.fallback_previous)
+                        .arg(window);
+                }
+                invocation.invoke_async::<u64>(&mut c).await
             })
             .await?;
-        Ok(offset)
+        Ok((offset > 0).then_some(offset))
     }
 }
 

@@ -18,8 +18,10 @@ const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
 /// JSON text frames. Client: `{"type":"subscribe","topics":["products","product:42",
 /// "category:Books"],"since":123}` (`since` optional), `{"type":"unsubscribe","topics":
 /// [...]}`, `{"type":"ping"}`. Server: `subscribed`, `unsubscribed`, the product events
-/// (`product.created`/`product.updated` with `product`, `product.deleted` with `id`, each
-/// with `offset` and `ts`), `pong`, `resync`, `error` (`code`, `message`). A client whose
+/// (`product.created`/`product.updated` with `product`, `product.deleted` with `id` and
+/// `version`, each with `offset` and `ts`), `pong`, `resync`, `error` (`code`,
+/// `message`). Only admin sockets get inactive products: any other socket gets a
+/// deactivation as `product.deleted` with `reason` `inactive`, and nothing of the product. A client whose
 /// queue (`realtime.client_queue_size`) is full is closed with 1013; a frame larger than
 /// `realtime.max_frame_bytes` closes it with 1009; after `realtime.max_bad_frames`
 /// refused frames, 1008; on server shutdown, 1001. An `update` of a product moved to

@@ -20,6 +20,7 @@ use crate::pubsub::ProductEvent;
 use crate::redis_client::RedisClient;
 use crate::ws::continuity::Continuity;
 use crate::ws::protocol::Topic;
+use crate::ws::visibility::Audience;
 
 mod fan_out;
 mod heartbeat;
@@ -80,6 +81,8 @@ struct Client {
     queue: mpsc::Sender<Queued>,
     kick: oneshot::Sender<Kick>,
     topics: HashSet<Topic>,
+    /// Which copy of each product event it gets (`ws::visibility`).
+    audience: Audience,
 }
 
 /// Topic → connections, every connection's queue, and the delivered position.
@@ -119,6 +122,7 @@ pub struct Connect {
     pub id: ConnId,
     pub queue: mpsc::Sender<Queued>,
     pub kick: oneshot::Sender<Kick>,
+    pub audience: Audience,
 }
 
 /// A connection went away.
@@ -221,6 +225,7 @@ impl Handler<Connect> for Hub {
             queue: msg.queue,
             kick: msg.kick,
             topics: HashSet::new(),
+            audience: msg.audience,
         };
         self.clients.insert(msg.id, client);
         true

@@ -12,6 +12,8 @@
 //! - `admission`: the caps on open sockets, per client address and in total.
 //! - `continuity`: the hub's view of offsets, to notice missed events and mend them.
 //! - `shutdown`: closing every socket with 1001 before the server stops.
+//! - `visibility`: what a socket that is not an admin's may see of an event (no
+//!   inactive product), for the fan-out and the replay alike.
 
 pub mod admission;
 pub mod continuity;
@@ -21,6 +23,7 @@ pub mod replay;
 pub mod session;
 pub mod shards;
 pub mod shutdown;
+pub mod visibility;
 
 pub use admission::Admission;
 pub use hub::Hub;

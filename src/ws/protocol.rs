@@ -86,7 +86,7 @@ impl Topic {
                 topics.extend(previous_category.clone().map(Topic::Category));
                 topics
             }
-            ProductChange::Deleted { id } => vec![Topic::Products, Topic::Product(*id)],
+            ProductChange::Deleted { id, .. } => vec![Topic::Products, Topic::Product(*id)],
             ProductChange::Gap { .. } => Vec::new(),
         }
     }

@@ -7,6 +7,7 @@ use bytestring::ByteString;
 use crate::pubsub::{history_after, History};
 use crate::redis_client::RedisClient;
 use crate::ws::protocol::Topic;
+use crate::ws::visibility::{visible_to, Audience};
 
 /// What a `since` subscription gets before the live events.
 pub enum Replay {
@@ -16,8 +17,9 @@ pub enum Replay {
     Resync,
 }
 
-/// Reads the history after `since` and keeps the events that match `topics`.
-pub async fn read(redis: &RedisClient, topics: &[Topic], since: u64) -> Replay {
+/// Reads the history after `since` and keeps the events that match `topics`, as
+/// `audience` may see them.
+pub async fn read(redis: &RedisClient, topics: &[Topic], since: u64, audience: Audience) -> Replay {
     let events = match history_after(redis, since).await {
         Ok(History::Events(events)) => events,
         Ok(History::TooOld) => return Replay::Resync,
@@ -35,7 +37,10 @@ pub async fn read(redis: &RedisClient, topics: &[Topic], since: u64) -> Replay {
         if !Topic::of_event(&event).iter().any(|t| topics.contains(t)) {
             continue;
         }
-        match serde_json::to_string(&event) {
+        let Some(event) = visible_to(&event, audience) else {
+            continue;
+        };
+        match serde_json::to_string(event.as_ref()) {
             Ok(json) => frames.push((event.offset, ByteString::from(json))),
             Err(_) => return Replay::Resync,
         }

@@ -15,6 +15,7 @@ use crate::ws::admission::Admitted;
 use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing, Queued};
 use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
+use crate::ws::visibility::Audience;
 
 /// Intervals without a frame from the client before it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
@@ -57,6 +58,16 @@ pub enum AdminAccess {
     Forbidden,
 }
 
+impl AdminAccess {
+    /// Only an admin's socket gets inactive products' events (`ws::visibility`).
+    pub fn audience(self) -> Audience {
+        match self {
+            AdminAccess::Granted => Audience::Admin,
+            AdminAccess::Unauthorized | AdminAccess::Forbidden => Audience::Public,
+        }
+    }
+}
+
 /// Why the loop ended, and so how to close.
 enum End {
     ClientClosed,
@@ -95,7 +106,13 @@ pub async fn run(
     let id: ConnId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (queue, mut outgoing) = mpsc::channel(limits.queue_size);
     let (kick, mut kicked) = oneshot::channel();
-    let connect = hub::Connect { id, queue, kick };
+    let audience = admin.audience();
+    let connect = hub::Connect {
+        id,
+        queue,
+        kick,
+        audience,
+    };
     let mut conn = Conn {
         id,
         hub,
@@ -304,7 +321,7 @@ impl Conn {
     }
 
     async fn replay(&mut self, topics: &[Topic], since: u64) -> bool {
-        match replay::read(&self.redis, topics, since).await {
+        match replay::read(&self.redis, topics, since, self.admin.audience()).await {
             replay::Replay::Events(events) => {
                 for (offset, frame) in events {
                     if self.session.text(frame).await.is_err() {

@@ -152,10 +152,15 @@ mod tests {
     use crate::ws::hub::tests::{no_redis, NO_HEARTBEAT};
     use crate::ws::hub::{ConnId, Connect, Kick, Queued, Subscribe};
     use crate::ws::protocol::Topic;
+    use crate::ws::visibility::Audience;
 
     fn deleted(id: i64, offset: u64) -> ProductEvent {
         ProductEvent {
-            change: ProductChange::Deleted { id },
+            change: ProductChange::Deleted {
+                id,
+                version: None,
+                reason: None,
+            },
             ts: chrono::Utc::now(),
             v: 1,
             offset,
@@ -210,7 +215,15 @@ mod tests {
     ) -> (mpsc::Receiver<Queued>, oneshot::Receiver<Kick>) {
         let (queue, rx) = mpsc::channel(8);
         let (kick, kicked) = oneshot::channel();
-        assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
+        assert!(hub
+            .send(Connect {
+                id,
+                queue,
+                kick,
+                audience: Audience::Public,
+            })
+            .await
+            .unwrap());
         hub.send(Subscribe { id, topics }).await.unwrap();
         (rx, kicked)
     }

@@ -1,5 +1,7 @@
-//! Fanning out: one serialised frame per matching connection, queued without waiting.
+//! Fanning out: one serialised frame per audience (`ws::visibility`), queued for each
+//! matching connection without waiting.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use bytestring::ByteString;
@@ -9,6 +11,7 @@ use super::{Client, ConnId, Hub, Kick, Outgoing, Queued};
 use crate::pubsub::product_events::ProductChange;
 use crate::pubsub::ProductEvent;
 use crate::ws::protocol::{ServerMessage, Topic};
+use crate::ws::visibility::{visible_to, Audience};
 
 impl Hub {
     /// Queues the event once for every connection with at least one matching topic, and
@@ -19,11 +22,8 @@ impl Hub {
             return self.continuity.delivered(event.offset);
         }
         self.continuity.delivered(event.offset);
-        let frame = match serde_json::to_string(event) {
-            Ok(json) => Queued::new(Outgoing::Frame {
-                offset: Some(event.offset),
-                frame: ByteString::from(json),
-            }),
+        let frames = match Frames::of(event) {
+            Ok(frames) => frames,
             Err(error) => {
                 tracing::error!(%error, offset = event.offset, "product event not serialisable");
                 return;
@@ -37,7 +37,10 @@ impl Hub {
             .copied()
             .collect();
         for id in targets {
-            self.enqueue(id, &frame);
+            let audience = self.clients.get(&id).map(|client| client.audience);
+            if let Some(frame) = audience.and_then(|audience| frames.for_audience(audience)) {
+                self.enqueue(id, &frame);
+            }
         }
     }
 
@@ -86,6 +89,40 @@ impl Hub {
         }
         Some(client)
     }
+}
+
+/// One event's frames, serialized once per event rather than per socket: the whole event
+/// for admins, and what the public may see of it (the same frame for an active product,
+/// none or a `product.deleted` for an inactive one).
+struct Frames {
+    admin: Queued,
+    public: Option<Queued>,
+}
+
+impl Frames {
+    fn of(event: &ProductEvent) -> Result<Frames, serde_json::Error> {
+        let admin = frame(event)?;
+        let public = match visible_to(event, Audience::Public) {
+            None => None,
+            Some(Cow::Borrowed(_)) => Some(admin.clone()),
+            Some(Cow::Owned(hidden)) => Some(frame(&hidden)?),
+        };
+        Ok(Frames { admin, public })
+    }
+
+    fn for_audience(&self, audience: Audience) -> Option<Queued> {
+        match audience {
+            Audience::Admin => Some(self.admin.clone()),
+            Audience::Public => self.public.clone(),
+        }
+    }
+}
+
+fn frame(event: &ProductEvent) -> Result<Queued, serde_json::Error> {
+    Ok(Queued::new(Outgoing::Frame {
+        offset: Some(event.offset),
+        frame: ByteString::from(serde_json::to_string(event)?),
+    }))
 }
 
 /// Drops one connection from a topic, and the topic once nobody holds it.

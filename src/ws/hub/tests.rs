@@ -24,7 +24,11 @@ pub(crate) async fn no_redis() -> RedisClient {
 
 fn deleted(id: i64, offset: u64) -> Deliver {
     Deliver(ProductEvent {
-        change: ProductChange::Deleted { id },
+        change: ProductChange::Deleted {
+            id,
+            version: None,
+            reason: None,
+        },
         ts: chrono::Utc::now(),
         v: 1,
         offset,
@@ -39,7 +43,15 @@ async fn connect(
 ) -> (mpsc::Receiver<Queued>, oneshot::Receiver<Kick>) {
     let (queue, rx) = mpsc::channel(capacity);
     let (kick, kicked) = oneshot::channel();
-    assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
+    assert!(hub
+        .send(Connect {
+            id,
+            queue,
+            kick,
+            audience: Audience::Public,
+        })
+        .await
+        .unwrap());
     hub.send(Subscribe { id, topics }).await.unwrap();
     (rx, kicked)
 }
@@ -85,7 +97,15 @@ async fn shutdown_kicks_everyone_and_refuses_new_connections() {
     assert_eq!(kicked.await.unwrap(), Kick::Shutdown);
     let (queue, _rx) = mpsc::channel(1);
     let (kick, _kicked) = oneshot::channel();
-    assert!(!hub.send(Connect { id: 2, queue, kick }).await.unwrap());
+    assert!(!hub
+        .send(Connect {
+            id: 2,
+            queue,
+            kick,
+            audience: Audience::Public,
+        })
+        .await
+        .unwrap());
     assert_eq!(hub.send(Stats).await.unwrap().connections, 0);
 }
 
@@ -127,4 +147,67 @@ async fn every_connection_gets_the_shards_heartbeat_whatever_its_topics() {
             .expect("the queue is open");
         assert!(matches!(*queued, Outgoing::Heartbeat));
     }
+}
+
+fn inactive(change: fn(crate::domain::Product) -> ProductChange, offset: u64) -> Deliver {
+    let now = chrono::Utc::now();
+    let product = crate::domain::Product {
+        id: 1,
+        name: "Secret".into(),
+        description: String::new(),
+        category: "Home".into(),
+        price: crate::domain::Price::from_stored_cents(100),
+        stock: 1,
+        is_active: false,
+        version: offset as i64,
+        created_at: now,
+        updated_at: now,
+    };
+    Deliver(ProductEvent {
+        change: change(product),
+        ts: now,
+        v: 1,
+        offset,
+    })
+}
+
+#[actix_rt::test]
+async fn an_inactive_product_reaches_admins_whole_and_others_as_a_delete_or_not_at_all() {
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
+    let (mut public, _) = connect(&hub, 1, 8, vec![Topic::Products]).await;
+    let (queue, mut admin) = mpsc::channel(8);
+    let (kick, _kicked) = oneshot::channel();
+    let audience = Audience::Admin;
+    let connect = Connect {
+        id: 2,
+        queue,
+        kick,
+        audience,
+    };
+    assert!(hub.send(connect).await.unwrap());
+    let topics = vec![Topic::Products];
+    hub.send(Subscribe { id: 2, topics }).await.unwrap();
+
+    let created = |product| ProductChange::Created { product };
+    let updated = |product| ProductChange::Updated {
+        product,
+        previous_category: None,
+    };
+    hub.send(inactive(created, 1)).await.unwrap();
+    hub.send(inactive(updated, 2)).await.unwrap();
+
+    let whole: Vec<String> = [admin.try_recv(), admin.try_recv()]
+        .map(|frame| frame.unwrap().text().to_string())
+        .to_vec();
+    assert!(
+        whole[0].contains(r#""type":"product.created""#),
+        "{}",
+        whole[0]
+    );
+    assert!(whole[1].contains(r#""name":"Secret""#), "{}", whole[1]);
+    let hidden = public.try_recv().unwrap();
+    assert_eq!(hidden.offset(), Some(2), "nothing of the creation");
+    assert!(hidden.text().contains(r#""reason":"inactive""#));
+    assert!(!hidden.text().contains("Secret"));
+    assert!(public.try_recv().is_err());
 }
