@@ -16,6 +16,7 @@ mod cart;
 mod cli;
 mod dashboard;
 mod db_faults;
+mod db_shutdown;
 mod errors;
 mod health;
 mod helpers;
