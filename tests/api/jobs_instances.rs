@@ -111,7 +111,7 @@ async fn a_job_of_an_instance_killed_mid_run_is_completed_by_another() {
 }
 
 /// The queues of these settings, as the service's scheduler reaches them (its timeout).
-async fn queue_store(settings: &catalog_cache::configuration::Settings) -> QueueStore {
+pub async fn queue_store(settings: &catalog_cache::configuration::Settings) -> QueueStore {
     let mut redis = settings.redis.clone();
     redis.timeout_ms = settings.jobs.redis_timeout_ms;
     QueueStore::new(RedisClient::connect(&redis).await.unwrap())

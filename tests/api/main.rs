@@ -23,6 +23,7 @@ mod helpers;
 mod jobs;
 mod jobs_email;
 mod jobs_instances;
+mod jobs_leases;
 mod jobs_warming;
 mod metrics;
 mod openapi;
