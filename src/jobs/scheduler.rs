@@ -288,8 +288,9 @@ impl Scheduler {
             ctx.address(),
         );
         let (id, token) = (job.id.clone(), job.token.clone());
+        let limit = Duration::from_millis(queue.settings.timeout_ms);
         let task = actix_rt::spawn(async move {
-            let outcome = runner.run(name, &job).await;
+            let outcome = runner.run_within(name, &job, limit).await;
             worker::finish(&store, name, &job, outcome).await;
             me.do_send(Finished {
                 index,

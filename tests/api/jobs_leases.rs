@@ -94,7 +94,7 @@ async fn a_job_its_own_instance_takes_again_keeps_the_lease_of_the_second_run() 
             break;
         }
     }
-    assert_eq!(recovered, [id.clone()]);
+    assert_eq!(recovered, [id.as_str()]);
     wait_for_log(&app, Duration::from_secs(10), |log| {
         events(log, &id, "start").len() >= 2
     })

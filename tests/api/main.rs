@@ -24,6 +24,7 @@ mod jobs;
 mod jobs_email;
 mod jobs_instances;
 mod jobs_leases;
+mod jobs_limits;
 mod jobs_warming;
 mod metrics;
 mod openapi;
