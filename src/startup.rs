@@ -24,7 +24,7 @@ use crate::db::{self, DbPool};
 use crate::jobs::email::Mailer;
 use crate::jobs::testing::TestJobs;
 use crate::jobs::worker::Runner;
-use crate::jobs::{Jobs, QueueStore};
+use crate::jobs::{Jobs, QueueStore, Retention};
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::http::record_http;
 use crate::metrics::instance::InstanceInfo;
@@ -299,7 +299,7 @@ async fn start_jobs(
         warm_products: settings.jobs.warm_products,
     };
     Jobs::start(
-        QueueStore::new(redis.clone()),
+        QueueStore::new(redis.clone(), Retention::from_settings(&settings.jobs)),
         runner,
         db.clone(),
         settings.jobs.clone(),

@@ -9,6 +9,12 @@ use super::{invalid, ConfigError};
 // are validated with that parser).
 pub use crate::jobs::cron::ScheduleSettings;
 
+/// A day in milliseconds: the longest backoff delay and job timeout.
+const DAY_MS: u64 = 86_400_000;
+
+/// The most completed or failed jobs a queue may be told to keep.
+const MAX_KEPT: u32 = 1_000_000;
+
 /// How a failed attempt's retry is delayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,8 +34,12 @@ pub struct QueueSettings {
     pub attempts: u32,
     pub backoff: BackoffKind,
     pub backoff_delay_ms: u64,
-    /// Completed jobs kept for inspection (the newest N); 0 removes a job on completion.
+    /// Completed jobs kept for inspection (the newest N, at most `jobs.keep_completed`);
+    /// 0 removes a job on completion.
     pub keep_completed: u32,
+    /// An attempt running longer fails with `timed out` (and is retried per `attempts`),
+    /// so a hung handler (an SMTP server that never answers) cannot pin a worker.
+    pub timeout_ms: u64,
 }
 
 /// The test-only queue `test`, whose job kinds (record, fail, sleep) exist for tests.
@@ -61,6 +71,12 @@ pub struct JobsSettings {
     pub redis_timeout_ms: u64,
     /// Products preloaded by a `{"kind":"products"}` warming job.
     pub warm_products: u32,
+    /// The most completed jobs any queue keeps (a queue's own `keep_completed` may say
+    /// fewer); older ones and their data are removed as new ones complete.
+    pub keep_completed: u32,
+    /// The most failed jobs any queue keeps; older ones and their data are removed as new
+    /// ones fail for good.
+    pub keep_failed: u32,
     pub cache_warming: QueueSettings,
     pub email: QueueSettings,
     pub test: TestQueueSettings,
@@ -109,12 +125,23 @@ impl JobsSettings {
                 "must be at least twice jobs.heartbeat_interval_ms",
             );
         }
+        for (name, value) in [
+            ("jobs.keep_completed", self.keep_completed),
+            ("jobs.keep_failed", self.keep_failed),
+        ] {
+            if value > MAX_KEPT {
+                return invalid(name, &format!("must be at most {MAX_KEPT}"));
+            }
+        }
         for (name, queue) in [
             ("jobs.cache_warming", &self.cache_warming),
             ("jobs.email", &self.email),
             ("jobs.test", &self.test.queue),
         ] {
             queue.validate(name)?;
+            if queue.keep_completed > self.keep_completed {
+                return invalid(name, "keep_completed must be at most jobs.keep_completed");
+            }
         }
         for schedule in &self.schedules {
             crate::jobs::cron::Schedule::parse(schedule).map_err(|reason| {
@@ -136,8 +163,11 @@ impl QueueSettings {
         if !(1..=100).contains(&self.attempts) {
             return invalid(name, "attempts must be in 1..=100");
         }
-        if self.backoff_delay_ms > 86_400_000 {
+        if self.backoff_delay_ms > DAY_MS {
             return invalid(name, "backoff_delay_ms must be at most a day");
+        }
+        if !(1..=DAY_MS).contains(&self.timeout_ms) {
+            return invalid(name, "timeout_ms must be in 1..=86400000 (a day)");
         }
         Ok(())
     }

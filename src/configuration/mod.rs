@@ -456,6 +456,9 @@ mod tests {
         assert!(!s.jobs.test.enabled);
         assert_eq!(s.jobs.email.attempts, 3);
         assert_eq!(s.jobs.email.backoff_delay_ms, 2000);
+        assert_eq!(s.jobs.email.timeout_ms, 30_000);
+        assert_eq!(s.jobs.cache_warming.timeout_ms, 300_000);
+        assert_eq!((s.jobs.keep_completed, s.jobs.keep_failed), (1000, 1000));
         assert_eq!(s.jobs.schedules[0].cron, "0 */6 * * *");
         assert_eq!(s.email.file_dir, "./mail");
         assert!(s.email.smtp_url.is_none());
@@ -575,6 +578,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("instance_id"), "{err}");
+        for (variable, value, named) in [
+            ("APP__JOBS__EMAIL__TIMEOUT_MS", "0", "timeout_ms"),
+            ("APP__JOBS__KEEP_FAILED", "1000001", "jobs.keep_failed"),
+            ("APP__JOBS__KEEP_COMPLETED", "10", "jobs.cache_warming"),
+        ] {
+            let err = load(&[(variable, value)]).unwrap_err().to_string();
+            assert!(err.contains(named), "{variable}: {err}");
+        }
         for size in ["0", "1000001"] {
             let err = load(&[("APP__REALTIME__HISTORY_SIZE", size)])
                 .unwrap_err()

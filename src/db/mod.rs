@@ -3,6 +3,7 @@
 //! Queries are plain functions over `&mut AsyncPgConnection` returning `DbResult`; a
 //! missing row is an `Option`, never an error, so each caller names what was not found.
 
+pub mod drivers;
 pub mod migrate;
 pub mod models;
 pub mod outbox;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use deadpool::Runtime;
-use diesel::{sql_query, sql_types::Text, QueryableByName};
+use diesel::{sql_query, sql_types::Text, ConnectionError, ConnectionResult, QueryableByName};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -21,15 +21,14 @@ pub type PooledConn = Object<AsyncPgConnection>;
 /// included) ends with an error instead of holding its connection and its caller.
 pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
     let statement_timeout_ms = settings.statement_timeout_ms;
+    let drivers = super::drivers::handle()?;
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
     config.custom_setup = Box::new(move |url| {
-        let url = url.to_string();
+        // Opened on the driver runtime, so the connection's I/O task outlives any worker.
+        let open = drivers.spawn(open(url.to_string(), statement_timeout_ms));
         Box::pin(async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
-            conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-            Ok(conn)
+            open.await
+                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?
         })
     });
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
@@ -45,6 +44,15 @@ pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
         .runtime(Runtime::Tokio1)
         .build()
         .context("building the PostgreSQL connection pool")
+}
+
+/// One pooled connection, with its `statement_timeout`.
+async fn open(url: String, statement_timeout_ms: u64) -> ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 /// Takes a connection from the pool, mapping every pool failure to `Unavailable`.

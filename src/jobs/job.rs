@@ -18,7 +18,8 @@ pub struct JobOptions {
     pub backoff_delay: Duration,
     /// Not run before this much time has passed.
     pub delay: Duration,
-    /// Completed jobs of the queue kept; 0 removes this one when it completes.
+    /// Completed jobs of the queue kept (at most `jobs.keep_completed`); 0 removes this
+    /// one when it completes.
     pub keep_completed: u32,
 }
 

@@ -24,7 +24,7 @@ pub mod warming;
 pub mod worker;
 
 pub use job::{FailedJob, JobOptions, QueueStats};
-pub use queue::{JobAction, QueueStore};
+pub use queue::{JobAction, QueueStore, Retention};
 pub use scheduler::{Jobs, Scheduler};
 
 use crate::configuration::{JobsSettings, QueueSettings};

@@ -14,7 +14,7 @@ use redis::Script;
 
 use super::job::{FailedJob, JobOptions, QueueStats, TakenJob};
 use super::JobsError;
-use crate::configuration::BackoffKind;
+use crate::configuration::{BackoffKind, JobsSettings};
 use crate::redis_client::RedisClient;
 
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/enqueue.lua")));
@@ -72,6 +72,23 @@ impl JobAction {
     }
 }
 
+/// How many finished jobs each queue keeps at most (`jobs.keep_completed`,
+/// `jobs.keep_failed`); the scripts that add to those sets trim them in the same step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub completed: u32,
+    pub failed: u32,
+}
+
+impl Retention {
+    pub fn from_settings(settings: &JobsSettings) -> Retention {
+        Retention {
+            completed: settings.keep_completed,
+            failed: settings.keep_failed,
+        }
+    }
+}
+
 /// Queue operations over the shared Redis client; cheap to clone.
 ///
 /// Give it a client of its own (see `startup::start_jobs`): its per-command timeout is
@@ -81,6 +98,7 @@ impl JobAction {
 #[derive(Clone)]
 pub struct QueueStore {
     redis: RedisClient,
+    retention: Retention,
 }
 
 impl QueueStore {
@@ -95,8 +113,8 @@ impl QueueStore {
             .await?)
     }
 
-    pub fn new(redis: RedisClient) -> QueueStore {
-        QueueStore { redis }
+    pub fn new(redis: RedisClient, retention: Retention) -> QueueStore {
+        QueueStore { redis, retention }
     }
 
     fn keys(&self, queue: &str) -> Keys {
@@ -219,7 +237,8 @@ impl QueueStore {
             .arg(&job.id)
             .arg(&job.token)
             .arg(keys.job_prefix())
-            .arg(keys.processed_prefix());
+            .arg(keys.processed_prefix())
+            .arg(self.retention.completed);
         let done: i64 = self.run_script(invocation).await?;
         Ok(done == 1)
     }
@@ -245,7 +264,9 @@ impl QueueStore {
             .arg(&job.token)
             .arg(error)
             .arg(delay)
-            .arg(keys.processed_prefix());
+            .arg(keys.processed_prefix())
+            .arg(self.retention.failed)
+            .arg(keys.job_prefix());
         let done: i64 = self.run_script(invocation).await?;
         Ok(done == 1)
     }

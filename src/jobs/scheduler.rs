@@ -3,8 +3,9 @@
 //! - Workers: for each queue it takes up to `concurrency` jobs (polling every
 //!   `poll_interval_ms`, at once after an enqueue here or a job finishing, and again while
 //!   batches come back full) and runs each as a task of its own.
-//! - Leases: every `heartbeat_interval_ms` it renews the leases of its running jobs and
-//!   returns jobs whose lease lapsed (their instance died) to waiting.
+//! - Leases: every `heartbeat_interval_ms` it renews the leases of its running jobs (until
+//!   each ends, through a graceful stop too) and returns jobs whose lease lapsed (their
+//!   instance died) to waiting.
 //! - Cron: every `cron_check_interval_ms` it enqueues the schedules' due ticks, once per
 //!   tick across instances; a tick that failed (Redis down) is tried again next check.
 //! - Outbox: every `outbox_interval_ms`, and when a write nudges it, it relays outbox rows.
@@ -13,6 +14,10 @@
 //!
 //! Handlers reach it through [`Jobs`] by messages; Redis work runs in futures that hold
 //! a clone of the store, so a slow Redis never blocks the actor's mailbox.
+
+mod shutdown;
+
+pub use shutdown::Shutdown;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,14 +38,16 @@ use crate::db::DbPool;
 struct QueueRuntime {
     name: &'static str,
     settings: QueueSettings,
-    /// Job id → its lease token and task.
+    /// Lease token → the run it belongs to. By token, not job id: a job whose lease
+    /// lapsed can be taken again here while its first run goes on, and the first run's
+    /// end must not end the second's renewals.
     running: HashMap<String, Running>,
     /// A take is in flight.
     fetching: bool,
 }
 
 struct Running {
-    token: String,
+    id: String,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -285,39 +292,45 @@ impl Scheduler {
             ctx.address(),
         );
         let (id, token) = (job.id.clone(), job.token.clone());
+        let limit = Duration::from_millis(queue.settings.timeout_ms);
         let task = actix_rt::spawn(async move {
-            let outcome = runner.run(name, &job).await;
+            let outcome = runner.run_within(name, &job, limit).await;
             worker::finish(&store, name, &job, outcome).await;
-            me.do_send(Finished { index, id: job.id });
+            me.do_send(Finished {
+                index,
+                token: job.token,
+            });
         });
         queue.running.insert(
-            id,
+            token,
             Running {
-                token,
+                id,
                 task: Some(task),
             },
         );
     }
 
-    /// Renews this instance's leases and recovers every queue's stalled jobs.
+    /// Renews this instance's leases and recovers every queue's stalled jobs. While
+    /// stopping it still renews (running jobs have the grace period, which may outlast
+    /// a lease) but leaves recovery to the instances that stay.
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.stopping {
-            return;
-        }
-        let lease = self.lease();
+        let (lease, recover) = (self.lease(), !self.stopping);
         for queue in &self.queues {
             let store = self.store.clone();
             let name = queue.name;
             let held: Vec<(String, String)> = queue
                 .running
                 .iter()
-                .map(|(id, r)| (id.clone(), r.token.clone()))
+                .map(|(token, r)| (r.id.clone(), token.clone()))
                 .collect();
             let beat = async move {
                 if !held.is_empty() {
                     if let Err(e) = store.extend(name, &held, lease).await {
                         tracing::warn!(queue = name, error = %e, "could not renew job leases");
                     }
+                }
+                if !recover {
+                    return Ok(Vec::new());
                 }
                 store.recover_stalled(name).await
             };
@@ -572,12 +585,13 @@ impl Handler<NudgeOutbox> for Scheduler {
     }
 }
 
-/// A job task ended (its outcome is recorded): free its slot and take more.
+/// A job run ended (its outcome is recorded): free its slot and take more.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Finished {
     index: usize,
-    id: String,
+    /// The run's lease token.
+    token: String,
 }
 
 impl Handler<Finished> for Scheduler {
@@ -585,51 +599,8 @@ impl Handler<Finished> for Scheduler {
 
     fn handle(&mut self, msg: Finished, ctx: &mut Self::Context) {
         if let Some(queue) = self.queues.get_mut(msg.index) {
-            queue.running.remove(&msg.id);
+            queue.running.remove(&msg.token);
         }
         self.fetch(msg.index, ctx);
-    }
-}
-
-/// Graceful stop: no new jobs; running ones get the grace period, the rest go back to
-/// waiting. Answers how many were returned.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Shutdown;
-
-impl Handler<Shutdown> for Scheduler {
-    type Result = ResponseFuture<usize>;
-
-    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
-        self.stopping = true;
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.settings.shutdown_grace_ms);
-        let mut running = Vec::new();
-        for queue in &mut self.queues {
-            for (id, r) in &mut queue.running {
-                if let Some(task) = r.task.take() {
-                    running.push((queue.name, id.clone(), r.token.clone(), task));
-                }
-            }
-        }
-        let store = self.store.clone();
-        Box::pin(async move {
-            let mut returned = 0;
-            for (queue, id, token, mut task) in running {
-                if tokio::time::timeout_at(deadline, &mut task).await.is_ok() {
-                    continue;
-                }
-                task.abort();
-                match store.release(queue, &id, &token).await {
-                    Ok(true) => returned += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::warn!(queue, job_id = %id, error = %e, "could not return the job; its lease will lapse")
-                    }
-                }
-            }
-            tracing::info!(returned, "job scheduler stopped");
-            returned
-        })
     }
 }

@@ -2,6 +2,8 @@
 //! (completed, retried after its backoff, or failed for good), logged and published on
 //! `{prefix}jobs:events`.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use super::email::Mailer;
@@ -41,9 +43,25 @@ pub struct JobEvent<'a> {
     pub retry_in_ms: Option<u64>,
 }
 
+/// The error of an attempt cut off by its queue's `timeout_ms`.
+pub const TIMED_OUT: &str = "timed out";
+
 impl Runner {
+    /// Runs the handler of `queue` on the job, cut off after `limit`: a hung handler (an
+    /// SMTP server that never answers) fails the attempt instead of pinning a worker.
+    pub async fn run_within(
+        &self,
+        queue: &str,
+        job: &TakenJob,
+        limit: Duration,
+    ) -> Result<(), String> {
+        tokio::time::timeout(limit, self.run(queue, job))
+            .await
+            .unwrap_or_else(|_| Err(TIMED_OUT.to_string()))
+    }
+
     /// Runs the handler of `queue` on the job.
-    pub async fn run(&self, queue: &str, job: &TakenJob) -> Result<(), String> {
+    async fn run(&self, queue: &str, job: &TakenJob) -> Result<(), String> {
         match queue {
             EMAIL_QUEUE => self
                 .mailer

@@ -52,7 +52,7 @@ pub async fn wait_for_log(
     }
 }
 
-async fn enqueue(
+pub async fn enqueue(
     app: &TestApp,
     payload: Value,
     change: impl FnOnce(&mut catalog_cache::jobs::JobOptions),

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use catalog_cache::configuration::ScheduleSettings;
-use catalog_cache::jobs::{JobOptions, QueueStore};
+use catalog_cache::jobs::{JobOptions, QueueStore, Retention};
 use catalog_cache::redis_client::RedisClient;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
@@ -111,10 +111,13 @@ async fn a_job_of_an_instance_killed_mid_run_is_completed_by_another() {
 }
 
 /// The queues of these settings, as the service's scheduler reaches them (its timeout).
-async fn queue_store(settings: &catalog_cache::configuration::Settings) -> QueueStore {
+pub async fn queue_store(settings: &catalog_cache::configuration::Settings) -> QueueStore {
     let mut redis = settings.redis.clone();
     redis.timeout_ms = settings.jobs.redis_timeout_ms;
-    QueueStore::new(RedisClient::connect(&redis).await.unwrap())
+    QueueStore::new(
+        RedisClient::connect(&redis).await.unwrap(),
+        Retention::from_settings(&settings.jobs),
+    )
 }
 
 /// Reads the test log of settings whose instance is a child process.
@@ -153,7 +156,11 @@ impl ProbeApp {
 #[actix_web::test]
 async fn a_thousand_jobs_over_two_instances_are_each_handled_once() {
     // Arrange: completed jobs kept, so a re-sent enqueue of a finished id adds nothing.
-    let a = spawn_app_with(|s| s.jobs.test.queue.keep_completed = 2000).await;
+    let a = spawn_app_with(|s| {
+        s.jobs.keep_completed = 2000;
+        s.jobs.test.queue.keep_completed = 2000;
+    })
+    .await;
     let b = spawn_app_from(a.settings.clone()).await;
     // Act: 1,000 jobs, enqueued 100 at a time through both instances. Ids of our own
     // make a retried enqueue (a Redis timeout on this busy machine) idempotent.

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use catalog_cache::configuration::{RedisSettings, Settings};
-use catalog_cache::jobs::{JobOptions, QueueStore};
+use catalog_cache::jobs::{JobOptions, QueueStore, Retention};
 use catalog_cache::redis_client::RedisClient;
 use serde_json::Value;
 
@@ -254,7 +254,7 @@ impl Cluster {
         .await
         .expect("Redis answers");
         let options = JobOptions::from_queue(&settings.jobs.test.queue).with_id(id);
-        let (enqueued, added) = QueueStore::new(redis)
+        let (enqueued, added) = QueueStore::new(redis, Retention::from_settings(&settings.jobs))
             .enqueue("test", payload, &options)
             .await
             .expect("enqueued");

@@ -1,12 +1,13 @@
 -- Marks a job completed if this worker still holds it, keeps the newest `keep` completed
--- jobs (removing this one at once when keep is 0) and counts it as processed.
+-- jobs (the job's own keep, at most the queue-wide bound; this one is removed at once
+-- when that is 0), removing older ones with their data, and counts it as processed.
 -- KEYS: job hash, active, completed
--- ARGV: id, token, job key prefix, processed counter prefix
+-- ARGV: id, token, job key prefix, processed counter prefix, most completed jobs kept
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[2] then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[2], ARGV[1])
-local keep = tonumber(redis.call('HGET', KEYS[1], 'keep') or '0')
+local keep = math.min(tonumber(redis.call('HGET', KEYS[1], 'keep') or '0'), tonumber(ARGV[5]))
 if keep <= 0 then
   redis.call('DEL', KEYS[1])
 else
