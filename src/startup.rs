@@ -33,9 +33,11 @@ use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
 use crate::middleware::session_unavailable::session_unavailable;
+use crate::origin::Origins;
 use crate::products::ProductWrites;
 use crate::pubsub::product_events::BROADCAST_CAPACITY;
 use crate::pubsub::{Ping, ProductEvent, ProductEvents, Publisher, Subscriber};
+use crate::ratelimit::identity::TrustedProxies;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
@@ -127,6 +129,11 @@ impl Application {
             .context("starting the rate limiter")?;
         let prometheus = crate::metrics::prometheus::install()?;
         let metrics_access = MetricsAccess::from_settings(&settings)?;
+        let origins = Origins::new(
+            TrustedProxies::parse(&settings.rate_limit.trusted_proxies)
+                .context("rate_limit.trusted_proxies")?,
+            &settings.realtime.allowed_origins,
+        );
         let instance = InstanceInfo::new(settings.server.instance_id.as_deref());
         let draining = Draining::default();
         let drain = std::time::Duration::from_millis(settings.server.drain_ms);
@@ -147,6 +154,7 @@ impl Application {
             ws_admission: ws_admission.clone(),
             instance,
             queues: std::sync::Arc::new(jobs.clone()),
+            origins,
             metrics_access,
             prometheus,
             draining: draining.clone(),

@@ -13,6 +13,7 @@ use crate::jobs::Jobs;
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::instance::InstanceInfo;
 use crate::metrics::queues::QueueStatsSource;
+use crate::origin::Origins;
 use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub instance: InstanceInfo,
     /// The job queues' figures for the metrics (`NoQueues` until the queue is wired in).
     pub queues: std::sync::Arc<dyn QueueStatsSource>,
+    /// The service's own origin per request, and the others `/ws` accepts.
+    pub origins: Origins,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
     /// Renders the process's Prometheus recorder.

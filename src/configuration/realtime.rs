@@ -26,6 +26,10 @@ pub struct RealtimeSettings {
     pub max_bad_frames: u32,
     /// Frames queued for one client; a client that lets it fill is closed with 1013.
     pub client_queue_size: usize,
+    /// Origins besides the service's own whose pages may open `/ws` (`scheme://host[:port]`);
+    /// a browser handshake from any other origin is refused with 403.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for RealtimeSettings {
@@ -38,6 +42,7 @@ impl Default for RealtimeSettings {
             max_frame_bytes: 64 * 1024,
             max_bad_frames: 20,
             client_queue_size: 256,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -71,6 +76,17 @@ impl RealtimeSettings {
         if !(1..=65_536).contains(&self.client_queue_size) {
             return invalid("realtime.client_queue_size", "must be in 1..=65536");
         }
+        self.validate_allowed_origins()
+    }
+
+    /// Each entry must be a bare origin: a path or query would be ignored by the check,
+    /// so a typo would silently refuse the page it meant to allow.
+    fn validate_allowed_origins(&self) -> Result<(), ConfigError> {
+        for origin in &self.allowed_origins {
+            if let Err(reason) = crate::origin::parse_configured(origin) {
+                return invalid("realtime.allowed_origins", &reason);
+            }
+        }
         Ok(())
     }
 
@@ -102,5 +118,20 @@ mod tests {
         assert!(refused(|s| s.max_frame_bytes = 100).contains("max_frame_bytes"));
         assert!(refused(|s| s.max_bad_frames = 0).contains("max_bad_frames"));
         assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
+    }
+
+    #[test]
+    fn allowed_origins_must_be_bare_origins() {
+        let mut settings = RealtimeSettings {
+            allowed_origins: vec!["https://shop.example".into(), "http://[::1]:8080".into()],
+            ..RealtimeSettings::default()
+        };
+        assert!(settings.validate().is_ok());
+        settings
+            .allowed_origins
+            .push("https://shop.example/app".into());
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("realtime.allowed_origins"), "{err}");
+        assert!(refused(|s| s.allowed_origins = vec!["*".into()]).contains("allowed_origins"));
     }
 }

@@ -51,6 +51,11 @@ impl TrustedProxies {
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
+    /// Whether the direct peer is a trusted proxy (`false` without a peer address).
+    pub fn trusts_peer(&self, peer: Option<SocketAddr>) -> bool {
+        peer.is_some_and(|p| self.trusts(p.ip().to_canonical()))
+    }
+
     /// Whether a peer that is not a trusted proxy forwarded this request (it carries
     /// `X-Forwarded-For`, `Forwarded` or `X-Real-IP`): its peer address is a proxy's, so
     /// it says nothing about where the client is. Logs once per process when that peer

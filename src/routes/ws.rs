@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::extract::admin_user;
 use crate::error::{ApiError, ErrorBody};
+use crate::origin::origin_header;
 use crate::state::AppState;
 use crate::ws::admission::Refused;
 use crate::ws::session::{self, AdminAccess, Limits};
@@ -31,6 +32,7 @@ const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake (no `Upgrade: websocket`, a bad key or version)", body = ErrorBody),
+        (status = 403, description = "A browser page of another origin: `Origin` is neither this service's own nor in `realtime.allowed_origins` (`forbidden`)", body = ErrorBody),
         (status = 429, description = "This client address holds `realtime.max_connections_per_ip` sockets already (`rate_limited`, with `Retry-After`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
         (status = 503, description = "This instance holds `realtime.max_connections` sockets already (`service_unavailable`, with `Retry-After`)", body = ErrorBody,
@@ -46,6 +48,14 @@ pub async fn ws(
     // actix-ws answers a failed handshake with an empty 400; clients get the JSON error.
     let (response, ws_session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
+    // A browser sends its page's origin and the visitor's cookie, whatever page opened
+    // the socket; a client that sends no Origin is not a browser acting for a visitor.
+    if let Some(origin) = origin_header(&req) {
+        if !state.origins.is_own_or_listed(origin, &req) {
+            tracing::info!(origin, "WebSocket handshake from another origin refused");
+            return Err(ApiError::OriginRefused);
+        }
+    }
     let client = state.ws_admission.client_of(&req);
     // Refused after the handshake is parsed, so a malformed one is a 400 whatever the load;
     // dropping the unused session and stream answers the error instead of 101.

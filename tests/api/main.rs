@@ -36,6 +36,7 @@ mod redis_recovery;
 mod relay;
 mod sessions;
 mod websocket;
+mod websocket_access;
 mod websocket_admin;
 mod websocket_limits;
 mod websocket_recovery;
