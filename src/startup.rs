@@ -16,6 +16,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::auth::account_state::AccountStates;
+use crate::auth::held_session::SessionCookie;
 use crate::auth::password::Hasher;
 use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
@@ -146,6 +147,10 @@ impl Application {
                 db.clone(),
                 std::time::Duration::from_millis(settings.session.account_cache_ms),
             ),
+            session_cookie: SessionCookie {
+                name: settings.session.cookie_name.clone(),
+                key: session_key.clone(),
+            },
             settings,
             rate_limit: limiter,
             products,

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::auth::account_state::AccountStates;
+use crate::auth::held_session::SessionCookie;
 use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::configuration::Settings;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Each account's role and session generation, cached for a moment.
     pub accounts: AccountStates,
+    /// The session cookie's name and key, to find a request's session outside the
+    /// session middleware (a WebSocket's admin session, asked again later).
+    pub session_cookie: SessionCookie,
     /// The one place products are written (commit, invalidate, publish the event).
     pub products: ProductWrites,
     /// Every product event of the deployment, as the subscriber receives it (bounded);

@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::auth::extract::admin_user;
+use crate::auth::extract::{admin_user, Admin};
+use crate::auth::held_session::HeldSession;
+use crate::auth::session_store::RedisClientStore;
 use crate::error::{ApiError, ErrorBody};
 use crate::origin::origin_header;
 use crate::state::AppState;
@@ -68,11 +70,7 @@ pub async fn ws(
             Refused::Total => ApiError::Unavailable("WebSocket capacity"),
         }
     })?;
-    let admin = match admin_user(&req) {
-        Ok(_) => AdminAccess::Granted,
-        Err(ApiError::Forbidden) => AdminAccess::Forbidden,
-        Err(_) => AdminAccess::Unauthorized,
-    };
+    let admin = admin_access(&req, &state);
     // On this worker's thread, registered with this worker's shard: the shard's fan-out
     // wakes it without crossing threads.
     actix_rt::spawn(session::run(
@@ -85,4 +83,22 @@ pub async fn ws(
         stream,
     ));
     Ok(response)
+}
+
+/// What the handshake's credentials allow on `admin:metrics`. An admin session is kept
+/// with its key, so the socket can ask later whether it still stands.
+fn admin_access(req: &HttpRequest, state: &AppState) -> AdminAccess {
+    match admin_user(req) {
+        Ok(Admin::ApiToken) => AdminAccess::Token,
+        Ok(Admin::Account(_)) => HeldSession::of_request(
+            req,
+            &state.session_cookie,
+            RedisClientStore::new(state.redis.clone()),
+            state.accounts.clone(),
+            state.settings.session.absolute_lifetime_secs,
+        )
+        .map_or(AdminAccess::Unauthorized, AdminAccess::Session),
+        Err(ApiError::Forbidden) => AdminAccess::Forbidden,
+        Err(_) => AdminAccess::Unauthorized,
+    }
 }
