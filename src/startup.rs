@@ -29,6 +29,7 @@ use crate::jobs::{Jobs, QueueStore};
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::http::record_http;
 use crate::metrics::instance::InstanceInfo;
+use crate::middleware::csrf::csrf_guard;
 use crate::middleware::drain::close_while_draining;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
@@ -179,7 +180,8 @@ impl Application {
                 .as_ref()
                 .map(|l| web::Data::new(l.start_worker()));
             // Outermost last: request id, session errors as JSON, the session itself,
-            // the session's lifetime checks, then the rate limiter (which needs the user).
+            // the session's lifetime checks, the CSRF rule (which reads the session's
+            // token), then the rate limiter (which needs the user).
             let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(worker_cache)
@@ -188,6 +190,7 @@ impl Application {
                 app = app.app_data(limiter);
             }
             app.wrap(from_fn(rate_limit))
+                .wrap(from_fn(csrf_guard))
                 .wrap(from_fn(session_guard))
                 .wrap(session_middleware(&state, session_key.clone()))
                 .wrap(from_fn(session_unavailable))

@@ -14,6 +14,7 @@ mod cache_l2;
 mod cache_races;
 mod cart;
 mod cli;
+mod csrf;
 mod dashboard;
 mod db_faults;
 mod errors;
