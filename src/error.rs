@@ -287,6 +287,8 @@ mod tests {
             ApiError::Unavailable("PostgreSQL"),
             ApiError::Unauthorized,
             ApiError::Forbidden,
+            ApiError::OriginRefused,
+            ApiError::CsrfFailed("another origin"),
             ApiError::InvalidCredentials,
             ApiError::Conflict("taken".into()),
             ApiError::RateLimited { retry_after: 3 },
