@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use super::{AdminAccess, Conn};
-use crate::auth::held_session::Standing;
+use crate::auth::held_session::{HeldSession, Standing};
 use crate::ws::hub::{self, SNAPSHOT_FRAME_START};
 use crate::ws::protocol::{ServerMessage, Topic};
 
@@ -18,6 +18,10 @@ use crate::ws::protocol::{ServerMessage, Topic};
 /// seen within `session.account_cache_ms` (500 ms by default) more: both well inside a
 /// second. A check is one Redis GET and a cached account read, and admin sockets are few.
 const RECHECK_EVERY: Duration = Duration::from_millis(200);
+
+/// The longest one check may hold the connection's loop (a PostgreSQL that hangs would
+/// otherwise stall its frames); past it the answer is unknown and asked again.
+const CHECK_BUDGET: Duration = Duration::from_millis(1000);
 
 /// The recheck timer of one connection, running only while a session feeds it.
 #[derive(Default)]
@@ -63,7 +67,7 @@ impl Conn {
     /// first (it may have ended since the handshake), then watched.
     pub(super) async fn subscribe_admin(&mut self, topics: Vec<Topic>, since: Option<u64>) -> bool {
         if let AdminAccess::Session(held) = &self.admin {
-            if held.standing().await == Standing::Lost {
+            if ask(held).await == Standing::Lost {
                 return self.lose_admin().await;
             }
             self.watch.start();
@@ -74,7 +78,7 @@ impl Conn {
     /// One recheck; on loss, ends the feed. `false` once the socket is gone.
     pub(super) async fn recheck_admin(&mut self) -> bool {
         let standing = match &self.admin {
-            AdminAccess::Session(held) => held.standing().await,
+            AdminAccess::Session(held) => ask(held).await,
             _ => {
                 self.watch.stop();
                 return true;
@@ -107,4 +111,11 @@ impl Conn {
         })
         .await
     }
+}
+
+/// Whether the session stands, within `CHECK_BUDGET`.
+async fn ask(held: &HeldSession) -> Standing {
+    tokio::time::timeout(CHECK_BUDGET, held.standing())
+        .await
+        .unwrap_or(Standing::Unknown)
 }
