@@ -29,7 +29,10 @@ const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
 /// another category carries `previousCategory` and reaches both categories' topics.
 /// `admin:metrics` (an admin session or the admin token, else an `error` frame with
 /// `unauthorized` or `forbidden`) pushes `{"type":"admin.metrics","snapshot":{...}}`, the
-/// document of `GET /admin/metrics/cache`, every second.
+/// document of `GET /admin/metrics/cache`, every second; a session-held feed ends with a
+/// `forbidden` error frame within a second of the session's end or demotion. A browser
+/// handshake (one with `Origin`) from a page of another origin than the service's own or
+/// `realtime.allowed_origins` is refused with 403.
 #[utoipa::path(get, path = "/ws", tag = "realtime",
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
