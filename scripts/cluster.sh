@@ -115,6 +115,9 @@ $servers        keepalive 64;
             proxy_set_header Connection \$connection_upgrade;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto \$scheme;
+            # With its port (\$host drops it): the origin the browser addressed, which
+            # /ws and the CSRF rule compare the page's Origin with.
+            proxy_set_header X-Forwarded-Host \$http_host;
             # WebSockets stay open between server pings (realtime.ping_interval_secs).
             proxy_read_timeout 3600s;
             proxy_send_timeout 3600s;

@@ -59,6 +59,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("this needs an admin")]
     Forbidden,
+    /// A browser handshake on `/ws` from a page of another origin.
+    #[error("the page's origin is neither this service's origin nor in realtime.allowed_origins")]
+    OriginRefused,
+    /// A cookie-authenticated unsafe request that shows no sign of coming from our pages.
+    #[error("{0}")]
+    CsrfFailed(&'static str),
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("{0}")]
@@ -103,7 +109,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden => "forbidden",
+            ApiError::Forbidden | ApiError::OriginRefused => "forbidden",
+            ApiError::CsrfFailed(_) => "csrf_failed",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -142,7 +149,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::OriginRefused | ApiError::CsrfFailed(_) => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -278,6 +287,8 @@ mod tests {
             ApiError::Unavailable("PostgreSQL"),
             ApiError::Unauthorized,
             ApiError::Forbidden,
+            ApiError::OriginRefused,
+            ApiError::CsrfFailed("another origin"),
             ApiError::InvalidCredentials,
             ApiError::Conflict("taken".into()),
             ApiError::RateLimited { retry_after: 3 },

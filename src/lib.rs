@@ -13,6 +13,8 @@
 //!   writes need; `products/`: the product write use case (commit, invalidate, publish).
 //! - `auth/`: accounts, password hashes, sessions; `cart/`: the cart's rules and storage.
 //! - `ratelimit/`: the sliding-window limiter actor, its policies and headers.
+//! - `origin`: whether a browser request comes from the service's own pages (`/ws`,
+//!   the CSRF rule).
 //! - `metrics/`: the instance snapshot, the cluster's snapshots in Redis, Prometheus.
 //! - `jobs/`: durable Redis job queues behind one scheduler actor per instance (retries,
 //!   delays, cron, stalled-job recovery, the outbox relay), and the email and cache
@@ -34,6 +36,7 @@ pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod middleware;
+pub mod origin;
 pub mod products;
 pub mod pubsub;
 pub mod ratelimit;

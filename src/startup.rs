@@ -16,6 +16,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::auth::account_state::AccountStates;
+use crate::auth::held_session::SessionCookie;
 use crate::auth::password::Hasher;
 use crate::auth::session_store::RedisClientStore;
 use crate::cache::Cache;
@@ -28,14 +29,17 @@ use crate::jobs::{Jobs, QueueStore, Retention};
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::http::record_http;
 use crate::metrics::instance::InstanceInfo;
+use crate::middleware::csrf::csrf_guard;
 use crate::middleware::drain::close_while_draining;
 use crate::middleware::rate_limit::rate_limit;
 use crate::middleware::request_id::request_id;
 use crate::middleware::session_guard::session_guard;
 use crate::middleware::session_unavailable::session_unavailable;
+use crate::origin::Origins;
 use crate::products::ProductWrites;
 use crate::pubsub::product_events::BROADCAST_CAPACITY;
 use crate::pubsub::{Ping, ProductEvent, ProductEvents, Publisher, Subscriber};
+use crate::ratelimit::identity::TrustedProxies;
 use crate::ratelimit::RateLimit;
 use crate::redis_client::RedisClient;
 use crate::routes;
@@ -128,6 +132,11 @@ impl Application {
             .context("starting the rate limiter")?;
         let prometheus = crate::metrics::prometheus::install()?;
         let metrics_access = MetricsAccess::from_settings(&settings)?;
+        let origins = Origins::new(
+            TrustedProxies::parse(&settings.rate_limit.trusted_proxies)
+                .context("rate_limit.trusted_proxies")?,
+            &settings.realtime.allowed_origins,
+        );
         let instance = InstanceInfo::new(settings.server.instance_id.as_deref());
         let draining = Draining::default();
         let drain = std::time::Duration::from_millis(settings.server.drain_ms);
@@ -140,6 +149,10 @@ impl Application {
                 db.clone(),
                 std::time::Duration::from_millis(settings.session.account_cache_ms),
             ),
+            session_cookie: SessionCookie {
+                name: settings.session.cookie_name.clone(),
+                key: session_key.clone(),
+            },
             settings,
             rate_limit: limiter,
             products,
@@ -148,6 +161,7 @@ impl Application {
             ws_admission: ws_admission.clone(),
             instance,
             queues: std::sync::Arc::new(jobs.clone()),
+            origins,
             metrics_access,
             prometheus,
             draining: draining.clone(),
@@ -167,7 +181,8 @@ impl Application {
                 .as_ref()
                 .map(|l| web::Data::new(l.start_worker()));
             // Outermost last: request id, session errors as JSON, the session itself,
-            // the session's lifetime checks, then the rate limiter (which needs the user).
+            // the session's lifetime checks, the CSRF rule (which reads the session's
+            // token), then the rate limiter (which needs the user).
             let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(worker_cache)
@@ -176,6 +191,7 @@ impl Application {
                 app = app.app_data(limiter);
             }
             app.wrap(from_fn(rate_limit))
+                .wrap(from_fn(csrf_guard))
                 .wrap(from_fn(session_guard))
                 .wrap(session_middleware(&state, session_key.clone()))
                 .wrap(from_fn(session_unavailable))

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::auth::account_state::AccountStates;
+use crate::auth::held_session::SessionCookie;
 use crate::auth::password::Hasher;
 use crate::cache::Cache;
 use crate::configuration::Settings;
@@ -13,6 +14,7 @@ use crate::jobs::Jobs;
 use crate::metrics::access::MetricsAccess;
 use crate::metrics::instance::InstanceInfo;
 use crate::metrics::queues::QueueStatsSource;
+use crate::origin::Origins;
 use crate::products::ProductWrites;
 use crate::pubsub::ProductEvent;
 use crate::ratelimit::RateLimit;
@@ -31,6 +33,9 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Each account's role and session generation, cached for a moment.
     pub accounts: AccountStates,
+    /// The session cookie's name and key, to find a request's session outside the
+    /// session middleware (a WebSocket's admin session, asked again later).
+    pub session_cookie: SessionCookie,
     /// The one place products are written (commit, invalidate, publish the event).
     pub products: ProductWrites,
     /// Every product event of the deployment, as the subscriber receives it (bounded);
@@ -44,6 +49,8 @@ pub struct AppState {
     pub instance: InstanceInfo,
     /// The job queues' figures for the metrics (`NoQueues` until the queue is wired in).
     pub queues: std::sync::Arc<dyn QueueStatsSource>,
+    /// The service's own origin per request, and the others `/ws` accepts.
+    pub origins: Origins,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
     /// Renders the process's Prometheus recorder.

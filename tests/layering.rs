@@ -240,6 +240,11 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the settings are validated with this parser",
     ),
     (
+        "origin",
+        &["configuration"],
+        "the settings are validated with this parser",
+    ),
+    (
         "jobs::cron",
         &["configuration"],
         "the settings are validated with this parser",

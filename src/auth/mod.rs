@@ -8,11 +8,15 @@
 //! - `account_state`: the account's role and session generation (bumped by
 //!   `logout-all`), from PostgreSQL, cached per instance for at most a second.
 //! - `extract`: the `CurrentUser` and `AdminUser` extractors.
+//! - `csrf`: the session's CSRF token (`X-CSRF-Token`).
+//! - `held_session`: an admin session a WebSocket holds, asked again whether it stands.
 
 pub mod account_state;
 pub mod accounts;
 pub mod credentials;
+pub mod csrf;
 pub mod extract;
+pub mod held_session;
 pub mod password;
 pub mod session;
 pub mod session_store;

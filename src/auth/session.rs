@@ -11,6 +11,8 @@
 //! The account's role is stored too, but only as it was at sign-in: `session_guard`
 //! replaces it with the current one on every request.
 
+use std::collections::HashMap;
+
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +52,12 @@ pub fn sign_in(session: &Session, account: Account, generation: i64) -> Result<(
 /// Who the session says is signed in, if anyone.
 pub fn signed_in(session: &Session) -> Option<SessionUser> {
     session.get(USER_KEY).ok().flatten()
+}
+
+/// Who a session state read straight from the store says is signed in (its values are
+/// JSON, as actix-session writes them).
+pub fn stored_user(state: &HashMap<String, String>) -> Option<SessionUser> {
+    serde_json::from_str(state.get(USER_KEY)?).ok()
 }
 
 #[cfg(test)]

@@ -30,6 +30,10 @@ pub struct RealtimeSettings {
     /// published later (its write was slower between commit and publish) is dropped
     /// rather than delivered out of order. Must outlast any write's commit-to-publish.
     pub event_order_window_secs: u64,
+    /// Origins besides the service's own whose pages may open `/ws` (`scheme://host[:port]`);
+    /// a browser handshake from any other origin is refused with 403.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for RealtimeSettings {
@@ -43,6 +47,7 @@ impl Default for RealtimeSettings {
             max_bad_frames: 20,
             client_queue_size: 256,
             event_order_window_secs: 3600,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -81,6 +86,17 @@ impl RealtimeSettings {
         if !(60..=604_800).contains(&self.event_order_window_secs) {
             return invalid("realtime.event_order_window_secs", "must be in 60..=604800");
         }
+        self.validate_allowed_origins()
+    }
+
+    /// Each entry must be a bare origin: a path or query would be ignored by the check,
+    /// so a typo would silently refuse the page it meant to allow.
+    fn validate_allowed_origins(&self) -> Result<(), ConfigError> {
+        for origin in &self.allowed_origins {
+            if let Err(reason) = crate::origin::parse_configured(origin) {
+                return invalid("realtime.allowed_origins", &reason);
+            }
+        }
         Ok(())
     }
 
@@ -114,5 +130,20 @@ mod tests {
         assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
         let err = refused(|s| s.event_order_window_secs = 5);
         assert!(err.contains("event_order_window_secs"), "{err}");
+    }
+
+    #[test]
+    fn allowed_origins_must_be_bare_origins() {
+        let mut settings = RealtimeSettings {
+            allowed_origins: vec!["https://shop.example".into(), "http://[::1]:8080".into()],
+            ..RealtimeSettings::default()
+        };
+        assert!(settings.validate().is_ok());
+        settings
+            .allowed_origins
+            .push("https://shop.example/app".into());
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("realtime.allowed_origins"), "{err}");
+        assert!(refused(|s| s.allowed_origins = vec!["*".into()]).contains("allowed_origins"));
     }
 }

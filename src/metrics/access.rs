@@ -4,7 +4,10 @@
 //! The client address is decided exactly as the rate limiter decides it
 //! (`ratelimit::identity`): `X-Forwarded-For` is believed only from
 //! `rate_limit.trusted_proxies` and walked from the right, so a client cannot claim to be
-//! on an allowed network by writing the header itself.
+//! on an allowed network by writing the header itself. A request that carries a
+//! forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) from a peer that is not
+//! a trusted proxy is never on an allowed network: its peer is a proxy nobody vouched for
+//! (nginx on this host, left out of the trusted list, would make every client 127.0.0.1).
 
 use std::net::IpAddr;
 
@@ -35,8 +38,15 @@ impl MetricsAccess {
         })
     }
 
-    /// The client's address as the rate limiter sees it; `None` without a peer address.
+    /// The client's address as the rate limiter sees it; `None` without a peer address
+    /// or when an untrusted proxy forwarded the request (its client is unknown).
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        if self
+            .proxies
+            .forwarded_by_untrusted(req.peer_addr(), req.headers())
+        {
+            return None;
+        }
         self.proxies.request_client(req.peer_addr(), req.headers())
     }
 

@@ -1,5 +1,6 @@
 //! Request middleware, one per file.
 
+pub mod csrf;
 pub mod drain;
 pub mod rate_limit;
 pub mod request_id;

@@ -11,8 +11,14 @@
 //!
 //! IPv6 clients are counted per network (`/64` by default), since one host usually holds a
 //! whole /64 and could otherwise take a fresh address, and fresh quota, per request.
+//!
+//! A forwarding header from a peer that is not trusted is ignored by the walk, but it is
+//! not nothing: it says the peer is a proxy, so the peer's address is not the client's.
+//! A proxy on the same host left out of `rate_limit.trusted_proxies` makes every client
+//! 127.0.0.1; the first such request is logged once per process.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::http::header::HeaderMap;
 use ipnet::{IpNet, Ipv6Net};
@@ -45,6 +51,35 @@ impl TrustedProxies {
         self.nets.iter().any(|n| n.contains(&ip))
     }
 
+    /// Whether the direct peer is a trusted proxy (`false` without a peer address).
+    pub fn trusts_peer(&self, peer: Option<SocketAddr>) -> bool {
+        peer.is_some_and(|p| self.trusts(p.ip().to_canonical()))
+    }
+
+    /// Whether a peer that is not a trusted proxy forwarded this request (it carries
+    /// `X-Forwarded-For`, `Forwarded` or `X-Real-IP`): its peer address is a proxy's, so
+    /// it says nothing about where the client is. Logs once per process when that peer
+    /// is loopback, the mark of a proxy on this host missing from the trusted list.
+    pub fn forwarded_by_untrusted(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {
+        let Some(peer) = peer.map(|p| p.ip().to_canonical()) else {
+            return false;
+        };
+        let forwarded = FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h));
+        if !forwarded || self.trusts(peer) {
+            return false;
+        }
+        if peer.is_loopback() && UNTRUSTED_LOCAL_PROXY.first() {
+            tracing::warn!(
+                %peer,
+                "requests forwarded by a proxy on this host (X-Forwarded-For or Forwarded \
+                 from a loopback peer) while rate_limit.trusted_proxies does not list it: every \
+                 client shares the proxy's address, and forwarded requests are kept off \
+                 metrics.allowed_networks; add the proxy's address to rate_limit.trusted_proxies"
+            );
+        }
+        true
+    }
+
     /// The client's address given the direct peer and any `X-Forwarded-For` values (in
     /// header order; several headers are one list).
     pub fn client_ip<'a>(
@@ -72,6 +107,8 @@ impl TrustedProxies {
     /// vouch for; `None` without a peer address. The rate limiter, the WebSocket caps and
     /// the `/metrics` network rule all decide the client here.
     pub fn request_client(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        // Only for its warning: the walk below ignores an untrusted peer's headers anyway.
+        self.forwarded_by_untrusted(peer, headers);
         let forwarded = headers
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok());
@@ -89,6 +126,25 @@ impl TrustedProxies {
             Some(ip) => group(ip, ipv6_prefix_len),
             None => "unknown".to_string(),
         }
+    }
+}
+
+/// The headers a proxy adds to name the client it forwards for.
+const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+
+/// The warning about a proxy on this host that is not trusted: once per process.
+static UNTRUSTED_LOCAL_PROXY: Once = Once::new();
+
+/// A flag that answers `true` to the first caller only.
+struct Once(AtomicBool);
+
+impl Once {
+    const fn new() -> Once {
+        Once(AtomicBool::new(false))
+    }
+
+    fn first(&self) -> bool {
+        !self.0.swap(true, Ordering::Relaxed)
     }
 }
 
@@ -211,6 +267,38 @@ mod tests {
     fn a_mapped_ipv4_peer_is_trusted_as_its_ipv4_address() {
         let got = local().client_ip(ip("::ffff:127.0.0.1"), ["198.51.100.7"].into_iter());
         assert_eq!(got, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_forwarding_header_from_an_untrusted_peer_marks_the_request() {
+        let peer = |s: &str| Some(SocketAddr::new(ip(s), 4000));
+        let headers = |name: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                actix_web::http::header::HeaderName::from_static(name),
+                actix_web::http::header::HeaderValue::from_static("for=203.0.113.7"),
+            );
+            h
+        };
+        let none = TrustedProxies::default();
+        for name in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            assert!(none.forwarded_by_untrusted(peer("127.0.0.1"), &headers(name)));
+            assert!(none.forwarded_by_untrusted(peer("::1"), &headers(name)));
+            assert!(none.forwarded_by_untrusted(peer("203.0.113.9"), &headers(name)));
+        }
+        assert!(!none.forwarded_by_untrusted(peer("127.0.0.1"), &HeaderMap::new()));
+        assert!(!none.forwarded_by_untrusted(None, &headers("forwarded")));
+        // A trusted proxy's headers are the walk's to read.
+        assert!(!local().forwarded_by_untrusted(peer("127.0.0.1"), &headers("forwarded")));
+        assert!(!local().forwarded_by_untrusted(peer("::ffff:10.1.2.3"), &headers("x-real-ip")));
+    }
+
+    #[test]
+    fn the_local_proxy_warning_is_given_once() {
+        let once = Once::new();
+        assert!(once.first());
+        assert!(!once.first());
+        assert!(!once.first());
     }
 
     #[test]

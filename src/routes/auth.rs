@@ -1,4 +1,4 @@
-//! `/api/auth`: register, login, logout, me, logout-all.
+//! `/api/auth`: register, login, logout, me, logout-all, the CSRF token.
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::accounts::{self, Account};
 use crate::auth::credentials::read as read_credentials;
-use crate::auth::{session as auth_session, CurrentUser};
+use crate::auth::{csrf, session as auth_session, CurrentUser};
 use crate::cart::store as cart_store;
 use crate::db;
 use crate::domain::responses::MessageResponse;
@@ -20,6 +20,21 @@ use crate::state::AppState;
 pub struct AccountResponse {
     pub success: bool,
     pub data: Account,
+}
+
+/// `{"success":true,"data":{"token":"..."}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CsrfResponse {
+    pub success: bool,
+    pub data: CsrfToken,
+}
+
+/// The session's CSRF token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CsrfToken {
+    /// Send it as `X-CSRF-Token` on unsafe requests made with the session cookie.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-f]{64}$")]
+    pub token: String,
 }
 
 /// `{email, password}` to sign in: two strings without control characters.
@@ -108,6 +123,8 @@ pub async fn login(
     let anonymous_cart = cart_store::take_anonymous(&session);
     // A new id for the signed-in session: a planted session id is worth nothing.
     session.renew();
+    // And a new CSRF token: one handed out before the sign-in is worth nothing after.
+    csrf::forget(&session);
     auth_session::sign_in(&session, user.clone(), signed_in.state.generation)
         .map_err(ApiError::Internal)?;
     cart_store::merge_into_user(&state.redis, &session, user.id, &anonymous_cart).await?;
@@ -160,4 +177,22 @@ pub async fn logout_all(
     session.purge();
     tracing::info!("every session of the user ended");
     Ok(message("Signed out everywhere"))
+}
+
+/// This session's CSRF token, made on first use (a session is started for it when there
+/// is none) and replaced at each sign-in. A client whose unsafe requests carry the
+/// session cookie but no `Origin` of this service (a page behind a proxy that rewrites
+/// the host) sends it as `X-CSRF-Token`.
+#[utoipa::path(
+    get, path = "/api/auth/csrf", tag = "auth",
+    responses((status = 200, description = "The session's token", body = CsrfResponse))
+)]
+pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
+    let token = csrf::token(&session).map_err(ApiError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(CsrfResponse {
+            success: true,
+            data: CsrfToken { token },
+        }))
 }

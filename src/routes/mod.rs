@@ -58,6 +58,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
                 .default_service(web::to(not_allowed("POST"))),
         )
         .service(
+            web::resource("/api/auth/csrf")
+                .route(web::get().to(auth::csrf_token))
+                .default_service(web::to(not_allowed("GET"))),
+        )
+        .service(
             web::resource("/api/auth/me")
                 .route(web::get().to(auth::me))
                 .default_service(web::to(not_allowed("GET"))),

@@ -3,8 +3,9 @@
 //! rather than from a handler (so no annotation repeats them, and none is forgotten).
 
 use actix_web::HttpResponse;
-use utoipa::openapi::path::{HttpMethod, Operation};
-use utoipa::openapi::schema::{AdditionalProperties, Schema};
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema};
+use utoipa::openapi::Required;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -39,6 +40,7 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         auth::logout,
         auth::me,
         auth::logout_all,
+        auth::csrf_token,
         cart::get,
         cart::add,
         cart::set_quantity,
@@ -57,6 +59,8 @@ use crate::error::{ErrorBody, ErrorDetail, FieldError};
         auth::Credentials,
         auth::Registration,
         auth::AccountResponse,
+        auth::CsrfResponse,
+        auth::CsrfToken,
         cart::CartResponse,
         cart::CartLineView,
         cart::CartAdd,
@@ -82,7 +86,9 @@ const CLOSED_BODIES: &[&str] = &["CreateProduct", "UpdateProduct"];
 /// - 503 when PostgreSQL, or Redis for a request carrying a session cookie, is down;
 /// - 400, 413 and 415 from the JSON extractor, for operations with a body;
 /// - 400 from the path extractor, for operations with a numeric path parameter;
-/// - 401 and 403 from the admin guard, for `/admin` and product writes.
+/// - 401 and 403 from the admin guard, for `/admin` and product writes;
+/// - 403 `csrf_failed` from the CSRF rule, and its `X-CSRF-Token` header, for every
+///   unsafe method.
 ///
 /// It also marks the product bodies as closed (`additionalProperties: false`), which the
 /// derive cannot say for types that are checked by hand rather than by serde.
@@ -145,9 +151,26 @@ fn add_common_responses(path: &str, method: &HttpMethod, operation: &mut Operati
     if path.contains('{') {
         add("400", "The id is not a number");
     }
-    if admin_only {
-        add("401", "Neither a session nor the admin token");
-        add("403", "Signed in, but not an admin");
+    let unsafe_method = *method != HttpMethod::Get;
+    if unsafe_method {
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(csrf_header());
+    }
+    let csrf = "`csrf_failed`: made with the session cookie from another origin's page \
+                (`Origin`, else `Referer`), or with an `X-CSRF-Token` that is not the session's";
+    match (admin_only, unsafe_method) {
+        (true, true) => {
+            add("401", "Neither a session nor the admin token");
+            add("403", &format!("Signed in, but not an admin; or {csrf}"));
+        }
+        (true, false) => {
+            add("401", "Neither a session nor the admin token");
+            add("403", "Signed in, but not an admin");
+        }
+        (false, true) => add("403", csrf),
+        (false, false) => {}
     }
     add(
         "429",
@@ -157,6 +180,22 @@ fn add_common_responses(path: &str, method: &HttpMethod, operation: &mut Operati
         "503",
         "PostgreSQL is unavailable, or Redis is for a request carrying a session cookie",
     );
+}
+
+/// The optional `X-CSRF-Token` header of an unsafe request (`GET /api/auth/csrf`).
+fn csrf_header() -> Parameter {
+    ParameterBuilder::new()
+        .name("X-CSRF-Token")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The session's CSRF token (`GET /api/auth/csrf`), for a request made with the \
+             session cookie whose `Origin` is not this service's",
+        ))
+        .schema(Some(
+            ObjectBuilder::new().schema_type(utoipa::openapi::schema::Type::String),
+        ))
+        .build()
 }
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {

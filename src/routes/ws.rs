@@ -2,8 +2,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::auth::extract::admin_user;
+use crate::auth::extract::{admin_user, Admin};
+use crate::auth::held_session::HeldSession;
+use crate::auth::session_store::RedisClientStore;
 use crate::error::{ApiError, ErrorBody};
+use crate::origin::origin_header;
 use crate::state::AppState;
 use crate::ws::admission::Refused;
 use crate::ws::session::{self, AdminAccess, Limits};
@@ -28,11 +31,15 @@ const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
 /// another category carries `previousCategory` and reaches both categories' topics.
 /// `admin:metrics` (an admin session or the admin token, else an `error` frame with
 /// `unauthorized` or `forbidden`) pushes `{"type":"admin.metrics","snapshot":{...}}`, the
-/// document of `GET /admin/metrics/cache`, every second.
+/// document of `GET /admin/metrics/cache`, every second; a session-held feed ends with a
+/// `forbidden` error frame within a second of the session's end or demotion. A browser
+/// handshake (one with `Origin`) from a page of another origin than the service's own or
+/// `realtime.allowed_origins` is refused with 403.
 #[utoipa::path(get, path = "/ws", tag = "realtime",
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake (no `Upgrade: websocket`, a bad key or version)", body = ErrorBody),
+        (status = 403, description = "A browser page of another origin: `Origin` is neither this service's own nor in `realtime.allowed_origins` (`forbidden`)", body = ErrorBody),
         (status = 429, description = "This client address holds `realtime.max_connections_per_ip` sockets already (`rate_limited`, with `Retry-After`)", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
         (status = 503, description = "This instance holds `realtime.max_connections` sockets already (`service_unavailable`, with `Retry-After`)", body = ErrorBody,
@@ -48,6 +55,14 @@ pub async fn ws(
     // actix-ws answers a failed handshake with an empty 400; clients get the JSON error.
     let (response, ws_session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
+    // A browser sends its page's origin and the visitor's cookie, whatever page opened
+    // the socket; a client that sends no Origin is not a browser acting for a visitor.
+    if let Some(origin) = origin_header(&req) {
+        if !state.origins.is_own_or_listed(origin, &req) {
+            tracing::info!(origin, "WebSocket handshake from another origin refused");
+            return Err(ApiError::OriginRefused);
+        }
+    }
     let client = state.ws_admission.client_of(&req);
     // Refused after the handshake is parsed, so a malformed one is a 400 whatever the load;
     // dropping the unused session and stream answers the error instead of 101.
@@ -60,11 +75,7 @@ pub async fn ws(
             Refused::Total => ApiError::Unavailable("WebSocket capacity"),
         }
     })?;
-    let admin = match admin_user(&req) {
-        Ok(_) => AdminAccess::Granted,
-        Err(ApiError::Forbidden) => AdminAccess::Forbidden,
-        Err(_) => AdminAccess::Unauthorized,
-    };
+    let admin = admin_access(&req, &state);
     // On this worker's thread, registered with this worker's shard: the shard's fan-out
     // wakes it without crossing threads.
     actix_rt::spawn(session::run(
@@ -77,4 +88,22 @@ pub async fn ws(
         stream,
     ));
     Ok(response)
+}
+
+/// What the handshake's credentials allow on `admin:metrics`. An admin session is kept
+/// with its key, so the socket can ask later whether it still stands.
+fn admin_access(req: &HttpRequest, state: &AppState) -> AdminAccess {
+    match admin_user(req) {
+        Ok(Admin::ApiToken) => AdminAccess::Token,
+        Ok(Admin::Account(_)) => HeldSession::of_request(
+            req,
+            &state.session_cookie,
+            RedisClientStore::new(state.redis.clone()),
+            state.accounts.clone(),
+            state.settings.session.absolute_lifetime_secs,
+        )
+        .map_or(AdminAccess::Unauthorized, AdminAccess::Session),
+        Err(ApiError::Forbidden) => AdminAccess::Forbidden,
+        Err(_) => AdminAccess::Unauthorized,
+    }
 }

@@ -176,13 +176,14 @@ pub struct AdminMetrics {
     frame: ByteString,
 }
 
+/// How every `admin:metrics` frame starts (a session tells its snapshots by it).
+pub const SNAPSHOT_FRAME_START: &str = r#"{"type":"admin.metrics","snapshot":"#;
+
 impl AdminMetrics {
     /// Wraps the snapshot's JSON as `{"type":"admin.metrics","snapshot":{...}}`.
     pub fn new(snapshot_json: &str) -> AdminMetrics {
         AdminMetrics {
-            frame: ByteString::from(format!(
-                r#"{{"type":"admin.metrics","snapshot":{snapshot_json}}}"#
-            )),
+            frame: ByteString::from(format!("{SNAPSHOT_FRAME_START}{snapshot_json}}}")),
         }
     }
 }

@@ -9,6 +9,7 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Se
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::held_session::HeldSession;
 use crate::configuration::RealtimeSettings;
 use crate::redis_client::RedisClient;
 use crate::ws::admission::Admitted;
@@ -16,6 +17,8 @@ use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing, Queued};
 use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
 use crate::ws::visibility::Audience;
+
+mod admin_watch;
 
 /// Intervals without a frame from the client before it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
@@ -47,11 +50,14 @@ impl Limits {
 }
 
 /// Whether the connection may subscribe to `admin:metrics`, decided at the handshake from
-/// its session or bearer token like any `/admin` request (a role changed later applies
-/// when the client reconnects).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// its session or bearer token like any `/admin` request. A session is asked again while
+/// the feed flows (`admin_watch`): lost, the feed ends; a promotion applies when the
+/// client reconnects.
 pub enum AdminAccess {
-    Granted,
+    /// The admin token: nothing to lose while the socket lives.
+    Token,
+    /// An admin session.
+    Session(HeldSession),
     /// Signed out: `unauthorized`.
     Unauthorized,
     /// Signed in, not an admin: `forbidden`.
@@ -89,6 +95,8 @@ struct Conn {
     /// Frames refused so far (see `Limits::max_bad_frames`).
     bad_frames: u32,
     admin: AdminAccess,
+    /// Rechecks a session-held `admin:metrics` feed.
+    watch: admin_watch::Watch,
 }
 
 /// Serves one connection until either side closes it. `admitted` holds the connection's
@@ -121,6 +129,7 @@ pub async fn run(
         seam: replay::Seam::default(),
         bad_frames: 0,
         admin,
+        watch: admin_watch::Watch::default(),
     };
     let end = match conn.hub.send(connect).await {
         Ok(true) => conn.serve(stream, &mut outgoing, &mut kicked, limits).await,
@@ -180,6 +189,7 @@ impl Conn {
                 biased;
                 // The hub gone without a word: the system is stopping.
                 kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
+                () = self.watch.tick() => self.recheck_admin().await,
                 frame = outgoing.recv() => match frame {
                     // The shard's heartbeat (one timer per shard, not one per connection).
                     Some(frame) if matches!(*frame, Outgoing::Heartbeat) => {
@@ -231,6 +241,9 @@ impl Conn {
         let Outgoing::Frame { offset, frame } = &*out else {
             return true;
         };
+        if self.watch.drops(frame) {
+            return true;
+        }
         if let Some(offset) = *offset {
             if !self.seam.admit(offset) {
                 return true;
@@ -260,7 +273,9 @@ impl Conn {
                 Err(message) => self.reply_error("bad_topic", &message).await,
                 Ok(topics) if topics.contains(&Topic::AdminMetrics) => {
                     match self.admin {
-                        AdminAccess::Granted => self.subscribe(topics, since).await,
+                        AdminAccess::Token | AdminAccess::Session(_) => {
+                            self.subscribe_admin(topics, since).await
+                        }
                         // Not a malformed frame: answered, not counted against the client.
                         AdminAccess::Unauthorized => {
                             self.reply(&ServerMessage::Error {
@@ -283,6 +298,9 @@ impl Conn {
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
                 Err(message) => self.reply_error("bad_topic", &message).await,
                 Ok(topics) => {
+                    if topics.contains(&Topic::AdminMetrics) {
+                        self.watch.stop();
+                    }
                     let unsubscribe = hub::Unsubscribe {
                         id: self.id,
                         topics: topics.clone(),

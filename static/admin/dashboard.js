@@ -146,7 +146,23 @@ function render(snapshot) {
 }
 
 // ---- HTTP helpers -------------------------------------------------------------------
+// The session's CSRF token, sent on every unsafe request: the same-origin `Origin` a
+// browser sends would do, but not behind a proxy that rewrites the host.
+let csrfToken = null;
+async function csrfHeaders() {
+  if (csrfToken === null) {
+    const res = await fetch("/api/auth/csrf", { credentials: "same-origin" });
+    const body = res.ok ? await res.json().catch(() => null) : null;
+    csrfToken = (body && body.data && body.data.token) || null;
+  }
+  return csrfToken ? { "X-CSRF-Token": csrfToken } : {};
+}
+
 async function api(path, options = {}) {
+  const method = (options.method || "GET").toUpperCase();
+  if (method !== "GET" && method !== "HEAD") {
+    options = { ...options, headers: { ...(options.headers || {}), ...(await csrfHeaders()) } };
+  }
   const res = await fetch(path, { credentials: "same-origin", ...options });
   if (res.status === 401 || res.status === 403) {
     window.location.assign("/admin/login");
@@ -304,7 +320,11 @@ $("invalidate").addEventListener("submit", async (event) => {
 });
 
 $("logout").addEventListener("click", async () => {
-  await fetch("/api/auth/logout", { method: "POST", credentials: "same-origin" });
+  await fetch("/api/auth/logout", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: await csrfHeaders(),
+  });
   window.location.assign("/admin/login");
 });
 

@@ -85,3 +85,59 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn a_forwarded_request_from_an_untrusted_loopback_peer_is_not_on_an_allowed_network() {
+    // The default: loopback allowed, no trusted proxy. A proxy on this host (nginx) that is
+    // not configured as trusted makes every client's peer 127.0.0.1: the forwarding
+    // headers give it away.
+    let app = spawn_app_with(|_| {}).await;
+    assert_error(
+        scrape_as(&app, Some("203.0.113.7"), false).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    // Even when it names a loopback client: an untrusted peer's word proves nothing.
+    assert_error(
+        scrape_as(&app, Some("127.0.0.1"), false).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    for forwarded in ["for=203.0.113.7", "for=127.0.0.1;proto=http"] {
+        let response = app
+            .anonymous_client()
+            .get(app.url("/metrics"))
+            .header("forwarded", forwarded)
+            .send()
+            .await
+            .expect("sent");
+        assert_error(response, 403, "forbidden").await;
+    }
+    // The token still works through such a proxy; a plain local request needs none.
+    assert_eq!(
+        scrape_as(&app, Some("203.0.113.7"), true).await.status(),
+        200
+    );
+    assert_eq!(scrape_as(&app, None, false).await.status(), 200);
+}
+
+#[actix_web::test]
+async fn a_trusted_loopback_proxy_still_lets_the_walk_decide() {
+    let app = spawn_app_with(|s| s.rate_limit.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    // Our proxy saw a loopback client: allowed as before.
+    assert_eq!(
+        scrape_as(&app, Some("127.0.0.1"), false).await.status(),
+        200
+    );
+    // `Forwarded` is not walked: the trusted peer itself is the client.
+    let response = app
+        .anonymous_client()
+        .get(app.url("/metrics"))
+        .header("forwarded", "for=203.0.113.7")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+}
