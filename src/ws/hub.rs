@@ -125,6 +125,13 @@ pub struct Connect {
     pub audience: Audience,
 }
 
+/// A connection's session lost the admin role: it gets the public events from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Demote {
+    pub id: ConnId,
+}
+
 /// A connection went away.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -230,6 +237,17 @@ impl Handler<Connect> for Hub {
         };
         self.clients.insert(msg.id, client);
         true
+    }
+}
+
+impl Handler<Demote> for Hub {
+    type Result = ();
+
+    /// The connection's events are filtered as any anonymous socket's.
+    fn handle(&mut self, msg: Demote, _: &mut Context<Self>) {
+        if let Some(client) = self.clients.get_mut(&msg.id) {
+            client.audience = Audience::Public;
+        }
     }
 }
 

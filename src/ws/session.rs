@@ -66,9 +66,9 @@ pub enum AdminAccess {
 
 impl AdminAccess {
     /// Only an admin's socket gets inactive products' events (`ws::visibility`).
-    pub fn audience(self) -> Audience {
+    pub fn audience(&self) -> Audience {
         match self {
-            AdminAccess::Granted => Audience::Admin,
+            AdminAccess::Token | AdminAccess::Session(_) => Audience::Admin,
             AdminAccess::Unauthorized | AdminAccess::Forbidden => Audience::Public,
         }
     }
@@ -293,14 +293,18 @@ impl Conn {
                         }
                     }
                 }
-                Ok(topics) => self.subscribe(topics, since).await,
+                Ok(topics) => {
+                    // An admin session's socket gets inactive products whole: watched, so
+                    // that a lost role makes it a public socket (`lose_admin`).
+                    if matches!(self.admin, AdminAccess::Session(_)) {
+                        self.watch.start();
+                    }
+                    self.subscribe(topics, since).await
+                }
             },
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
                 Err(message) => self.reply_error("bad_topic", &message).await,
                 Ok(topics) => {
-                    if topics.contains(&Topic::AdminMetrics) {
-                        self.watch.stop();
-                    }
                     let unsubscribe = hub::Unsubscribe {
                         id: self.id,
                         topics: topics.clone(),

@@ -247,3 +247,67 @@ async fn demotion_stops_the_admin_feed_and_a_token_feed_goes_on() {
         assert_eq!(next(&mut by_token).await["type"], "admin.metrics");
     }
 }
+
+#[actix_web::test]
+async fn a_demoted_admins_socket_no_longer_gets_inactive_products() {
+    let app = crate::cache::subscribed(spawn_app().await).await;
+    let cookie = sign_in_cookie(&app, &app.admin_email).await;
+    // Product events only: no admin:metrics feed, yet an admin's socket all the same.
+    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
+    let (_, mut socket) = awc::Client::new()
+        .ws(url)
+        .header("cookie", cookie.as_str())
+        .connect()
+        .await
+        .expect("the handshake succeeds");
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "topics": ["products"]}),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "subscribed");
+
+    let pool = catalog_cache::db::pool::build_pool(&app.settings.database).expect("pool");
+    let mut conn = catalog_cache::db::pool::connection(&pool)
+        .await
+        .expect("connection");
+    accounts::set_role(&mut conn, &app.admin_email, Role::User)
+        .await
+        .expect("demoted");
+    loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] == "error" {
+            assert_eq!(frame["code"], "forbidden", "{frame}");
+            break;
+        }
+    }
+
+    let hidden = json!({"name": "Secret Lamp", "description": "Not yet", "category": "Home",
+                        "price": 19.99, "stock": 5, "isActive": false});
+    create_by_token(&app, &hidden).await;
+    let shown = json!({"name": "Open Lamp", "description": "Now", "category": "Home",
+                       "price": 9.99, "stock": 5, "isActive": true});
+    create_by_token(&app, &shown).await;
+    // The first product event after the demotion is the visible product's: the hidden
+    // one's creation is no longer this socket's to hear.
+    let event = loop {
+        let frame = next(&mut socket).await;
+        if frame["type"] != "admin.metrics" && frame["type"] != "subscribed" {
+            break frame;
+        }
+    };
+    assert_eq!(event["type"], "product.created", "{event}");
+    assert_eq!(event["product"]["name"], "Open Lamp", "{event}");
+}
+
+/// Creates a product with the admin token (the signed-in account is no admin any more).
+async fn create_by_token(app: &TestApp, product: &Value) {
+    let response = app
+        .token_client()
+        .post(app.url("/api/products"))
+        .json(product)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 201);
+}

@@ -42,7 +42,7 @@ impl Watch {
         }
     }
 
-    fn start(&mut self) {
+    pub(super) fn start(&mut self) {
         if self.interval.is_none() {
             let mut interval =
                 tokio::time::interval_at(Instant::now() + RECHECK_EVERY, RECHECK_EVERY);
@@ -51,7 +51,7 @@ impl Watch {
         }
     }
 
-    /// Stops checking (the client left `admin:metrics`, or the access is gone).
+    /// Stops checking (the access is gone, or was never a session's).
     pub(super) fn stop(&mut self) {
         self.interval = None;
     }
@@ -105,9 +105,13 @@ impl Conn {
         if self.hub.send(unsubscribe).await.is_err() {
             return false;
         }
+        // No longer an admin's socket: inactive products reach it as deletes from now on.
+        if self.hub.send(hub::Demote { id: self.id }).await.is_err() {
+            return false;
+        }
         self.reply(&ServerMessage::Error {
             code: "forbidden",
-            message: "admin:metrics ended: the session was signed out or is no longer an admin's",
+            message: "admin access ended (admin:metrics, inactive products): the session was signed out or is no longer an admin's",
         })
         .await
     }
