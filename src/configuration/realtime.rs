@@ -26,6 +26,9 @@ pub struct RealtimeSettings {
     pub max_bad_frames: u32,
     /// Frames queued for one client; a client that lets it fill is closed with 1013.
     pub client_queue_size: usize,
+    /// Topics one socket may hold at once (each at most 128 bytes); a subscribe past it
+    /// is refused (`too_many_topics`, counted as a refused frame).
+    pub max_topics_per_connection: usize,
 }
 
 impl Default for RealtimeSettings {
@@ -38,6 +41,7 @@ impl Default for RealtimeSettings {
             max_frame_bytes: 64 * 1024,
             max_bad_frames: 20,
             client_queue_size: 256,
+            max_topics_per_connection: 100,
         }
     }
 }
@@ -71,6 +75,9 @@ impl RealtimeSettings {
         if !(1..=65_536).contains(&self.client_queue_size) {
             return invalid("realtime.client_queue_size", "must be in 1..=65536");
         }
+        if !(1..=10_000).contains(&self.max_topics_per_connection) {
+            return invalid("realtime.max_topics_per_connection", "must be in 1..=10000");
+        }
         Ok(())
     }
 
@@ -102,5 +109,7 @@ mod tests {
         assert!(refused(|s| s.max_frame_bytes = 100).contains("max_frame_bytes"));
         assert!(refused(|s| s.max_bad_frames = 0).contains("max_bad_frames"));
         assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
+        let err = refused(|s| s.max_topics_per_connection = 0);
+        assert!(err.contains("max_topics_per_connection"), "{err}");
     }
 }

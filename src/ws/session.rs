@@ -32,6 +32,8 @@ pub struct Limits {
     /// Refused frames before the client is closed with 1008: one mistake is answered, a
     /// stream of them is not a client worth serving.
     pub max_bad_frames: u32,
+    /// Topics the connection may hold at once (`too_many_topics` beyond).
+    pub max_topics: usize,
 }
 
 impl Limits {
@@ -41,6 +43,7 @@ impl Limits {
             queue_size: settings.client_queue_size,
             max_frame_bytes: settings.max_frame_bytes,
             max_bad_frames: settings.max_bad_frames,
+            max_topics: settings.max_topics_per_connection,
         }
     }
 }
@@ -78,6 +81,8 @@ struct Conn {
     /// Frames refused so far (see `Limits::max_bad_frames`).
     bad_frames: u32,
     admin: AdminAccess,
+    /// `Limits::max_topics`.
+    max_topics: usize,
 }
 
 /// Serves one connection until either side closes it. `admitted` holds the connection's
@@ -104,6 +109,7 @@ pub async fn run(
         seam: replay::Seam::default(),
         bad_frames: 0,
         admin,
+        max_topics: limits.max_topics,
     };
     let end = match conn.hub.send(connect).await {
         Ok(true) => conn.serve(stream, &mut outgoing, &mut kicked, limits).await,
@@ -240,7 +246,7 @@ impl Conn {
         match message {
             ClientMessage::Ping => self.reply(&ServerMessage::Pong).await,
             ClientMessage::Subscribe { topics, since } => match parse_topics(&topics) {
-                Err(message) => self.reply_error("bad_topic", &message).await,
+                Err(refused) => self.reply_error(refused.code(), refused.message()).await,
                 Ok(topics) if topics.contains(&Topic::AdminMetrics) => {
                     match self.admin {
                         AdminAccess::Granted => self.subscribe(topics, since).await,
@@ -264,7 +270,7 @@ impl Conn {
                 Ok(topics) => self.subscribe(topics, since).await,
             },
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
-                Err(message) => self.reply_error("bad_topic", &message).await,
+                Err(refused) => self.reply_error(refused.code(), refused.message()).await,
                 Ok(topics) => {
                     let unsubscribe = hub::Unsubscribe {
                         id: self.id,
@@ -287,9 +293,18 @@ impl Conn {
         let subscribe = hub::Subscribe {
             id: self.id,
             topics: topics.clone(),
+            limit: self.max_topics,
         };
-        if self.hub.send(subscribe).await.is_err() {
-            return false;
+        match self.hub.send(subscribe).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let message = format!(
+                    "A socket holds at most {} topics: unsubscribe first",
+                    self.max_topics
+                );
+                return self.reply_error("too_many_topics", &message).await;
+            }
+            Err(_) => return false,
         }
         if !self
             .reply(&ServerMessage::Subscribed { topics: &topics })

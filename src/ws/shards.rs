@@ -211,7 +211,14 @@ mod tests {
         let (queue, rx) = mpsc::channel(8);
         let (kick, kicked) = oneshot::channel();
         assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
-        hub.send(Subscribe { id, topics }).await.unwrap();
+        assert!(hub
+            .send(Subscribe {
+                id,
+                topics,
+                limit: 100
+            })
+            .await
+            .unwrap());
         (rx, kicked)
     }
 

@@ -40,7 +40,14 @@ async fn connect(
     let (queue, rx) = mpsc::channel(capacity);
     let (kick, kicked) = oneshot::channel();
     assert!(hub.send(Connect { id, queue, kick }).await.unwrap());
-    hub.send(Subscribe { id, topics }).await.unwrap();
+    assert!(hub
+        .send(Subscribe {
+            id,
+            topics,
+            limit: 100
+        })
+        .await
+        .unwrap());
     (rx, kicked)
 }
 
@@ -127,4 +134,24 @@ async fn every_connection_gets_the_shards_heartbeat_whatever_its_topics() {
             .expect("the queue is open");
         assert!(matches!(*queued, Outgoing::Heartbeat));
     }
+}
+
+#[actix_rt::test]
+async fn a_subscribe_past_the_limit_adds_nothing() {
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
+    let (_rx, _kicked) = connect(&hub, 1, 8, vec![Topic::Product(1), Topic::Product(2)]).await;
+    let subscribe = |topics: Vec<Topic>| Subscribe {
+        id: 1,
+        topics,
+        limit: 3,
+    };
+
+    // Topics already held do not count twice.
+    let again = vec![Topic::Product(1), Topic::Product(2), Topic::Product(3)];
+    assert!(hub.send(subscribe(again)).await.unwrap());
+    let past = vec![Topic::Product(4), Topic::Product(5)];
+    assert!(!hub.send(subscribe(past)).await.unwrap());
+
+    let stats = hub.send(Stats).await.unwrap();
+    assert_eq!(stats.subscriptions, 3, "all or none");
 }
