@@ -29,6 +29,9 @@ pub struct RealtimeSettings {
     /// Topics one socket may hold at once (each at most 128 bytes); a subscribe past it
     /// is refused (`too_many_topics`, counted as a refused frame).
     pub max_topics_per_connection: usize,
+    /// `since` replays one socket may start in any minute; past it a subscribe with
+    /// `since` is answered `replay_limited`.
+    pub replays_per_minute: u32,
 }
 
 impl Default for RealtimeSettings {
@@ -42,6 +45,7 @@ impl Default for RealtimeSettings {
             max_bad_frames: 20,
             client_queue_size: 256,
             max_topics_per_connection: 100,
+            replays_per_minute: 6,
         }
     }
 }
@@ -78,6 +82,9 @@ impl RealtimeSettings {
         if !(1..=10_000).contains(&self.max_topics_per_connection) {
             return invalid("realtime.max_topics_per_connection", "must be in 1..=10000");
         }
+        if !(1..=600).contains(&self.replays_per_minute) {
+            return invalid("realtime.replays_per_minute", "must be in 1..=600");
+        }
         Ok(())
     }
 
@@ -111,5 +118,6 @@ mod tests {
         assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
         let err = refused(|s| s.max_topics_per_connection = 0);
         assert!(err.contains("max_topics_per_connection"), "{err}");
+        assert!(refused(|s| s.replays_per_minute = 0).contains("replays_per_minute"));
     }
 }

@@ -17,6 +17,9 @@ pub struct Instance {
     pub address: String,
     /// The admin token it accepts (`Authorization: Bearer ...`).
     pub token: String,
+    /// Its Redis URL and key prefix.
+    pub redis_url: String,
+    pub prefix: String,
     child: Child,
     /// Its standard output and error, together.
     log: PathBuf,
@@ -71,6 +74,8 @@ impl Instance {
         let instance = Instance {
             address: format!("http://127.0.0.1:{port}"),
             token,
+            redis_url: settings.redis.url.expose_secret().to_string(),
+            prefix: settings.redis.prefix.clone(),
             child,
             log,
             _cleanup: cleanup_guard(&settings),
@@ -122,6 +127,15 @@ impl Instance {
             .expect("sent");
         assert_eq!(response.status(), 200, "{path}");
         response.json().await.expect("JSON")
+    }
+
+    /// A connection of the test's own to its Redis.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("a Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers")
     }
 
     /// `ws://127.0.0.1:PORT/ws`
