@@ -74,6 +74,15 @@ impl Application {
         let redis = RedisClient::connect(&settings.redis)
             .await
             .context("opening the Redis client")?;
+        // `since` replays read the history on a client of their own: a replay storm can
+        // open its breaker, never the one every request goes through. A page of 100
+        // events is a larger reply than a request's command: ten times its timeout.
+        let replay_redis = RedisClient::connect(&crate::configuration::RedisSettings {
+            timeout_ms: settings.redis.timeout_ms.saturating_mul(10),
+            ..settings.redis.clone()
+        })
+        .await
+        .context("opening the replays' Redis client")?;
         let listener = TcpListener::bind(settings.address())
             .with_context(|| format!("binding {}", settings.address()))?;
         let port = listener.local_addr()?.port();
@@ -143,6 +152,7 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             redis,
+            replay_redis,
             cache: cache.clone(),
             hasher: Hasher::new(&settings.auth),
             accounts: AccountStates::new(

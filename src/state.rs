@@ -25,6 +25,9 @@ use crate::ws::{Admission, HubShards};
 pub struct AppState {
     pub db: DbPool,
     pub redis: RedisClient,
+    /// The WebSocket replays' own Redis client: its failures open its own breaker, never
+    /// the request path's.
+    pub replay_redis: RedisClient,
     pub cache: Cache,
     pub settings: Settings,
     /// `None` when `rate_limit.enabled` is false.

@@ -1,6 +1,9 @@
 //! Tracing set-up: pretty logs in development, JSON lines in production.
 //!
 //! `RUST_LOG` overrides the configured level. Tests keep quiet unless `TEST_LOG` is set.
+//! Lines a client can provoke go through a `throttle::LogThrottle` (one per kind per 10 s).
+
+pub mod throttle;
 
 use tracing_subscriber::{fmt, EnvFilter};
 

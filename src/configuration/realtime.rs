@@ -34,6 +34,12 @@ pub struct RealtimeSettings {
     /// a browser handshake from any other origin is refused with 403.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Topics one socket may hold at once (each at most 128 bytes); a subscribe past it
+    /// is refused (`too_many_topics`, counted as a refused frame).
+    pub max_topics_per_connection: usize,
+    /// `since` replays one socket may start in any minute; past it a subscribe with
+    /// `since` is answered `replay_limited`.
+    pub replays_per_minute: u32,
 }
 
 impl Default for RealtimeSettings {
@@ -48,6 +54,8 @@ impl Default for RealtimeSettings {
             client_queue_size: 256,
             event_order_window_secs: 3600,
             allowed_origins: Vec::new(),
+            max_topics_per_connection: 100,
+            replays_per_minute: 6,
         }
     }
 }
@@ -80,6 +88,12 @@ impl RealtimeSettings {
         }
         if !(1..=65_536).contains(&self.client_queue_size) {
             return invalid("realtime.client_queue_size", "must be in 1..=65536");
+        }
+        if !(1..=10_000).contains(&self.max_topics_per_connection) {
+            return invalid("realtime.max_topics_per_connection", "must be in 1..=10000");
+        }
+        if !(1..=600).contains(&self.replays_per_minute) {
+            return invalid("realtime.replays_per_minute", "must be in 1..=600");
         }
         // Below a minute a slow write (timeouts add up) could outlive it; above a week it
         // only holds memory.
@@ -128,6 +142,10 @@ mod tests {
         assert!(refused(|s| s.max_frame_bytes = 100).contains("max_frame_bytes"));
         assert!(refused(|s| s.max_bad_frames = 0).contains("max_bad_frames"));
         assert!(refused(|s| s.client_queue_size = 0).contains("client_queue_size"));
+        let err = refused(|s| s.max_topics_per_connection = 0);
+        assert!(err.contains("max_topics_per_connection"), "{err}");
+        assert!(refused(|s| s.replays_per_minute = 0).contains("replays_per_minute"));
+
         let err = refused(|s| s.event_order_window_secs = 5);
         assert!(err.contains("event_order_window_secs"), "{err}");
     }

@@ -78,20 +78,8 @@ impl Form {
     /// also have a visible character and refuses every control character; a multi-line
     /// text (description) may be empty and keeps tabs and line breaks.
     pub(super) fn check_text(&mut self, field: &str, value: &str, kind: TextKind, max: usize) {
-        let (control, min) = match kind {
-            TextKind::Line => (has_control(value), 1),
-            TextKind::MultiLine => (has_control_besides_layout(value), 0),
-        };
-        if control {
-            self.errors.push(FieldError::new(field, CONTROL_MESSAGE));
-        } else if value.trim().chars().count() < min {
-            self.errors
-                .push(FieldError::new(field, "must not be empty"));
-        } else if value.chars().count() > max {
-            self.errors.push(FieldError::new(
-                field,
-                format!("must be at most {max} characters"),
-            ));
+        if let Err(message) = check_text(value, kind, max) {
+            self.errors.push(FieldError::new(field, message));
         }
     }
 
@@ -108,6 +96,23 @@ impl Form {
         } else {
             Err(ApiError::Validation(std::mem::take(&mut self.errors)))
         }
+    }
+}
+
+/// The rule of `Form::check_text` for one value, the reason when it breaks it.
+pub(super) fn check_text(value: &str, kind: TextKind, max: usize) -> Result<(), String> {
+    let (control, min) = match kind {
+        TextKind::Line => (has_control(value), 1),
+        TextKind::MultiLine => (has_control_besides_layout(value), 0),
+    };
+    if control {
+        Err(CONTROL_MESSAGE.to_string())
+    } else if value.trim().chars().count() < min {
+        Err("must not be empty".to_string())
+    } else if value.chars().count() > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::form::{Form, TextKind};
+use super::form::{check_text, Form, TextKind};
 use super::price::Price;
 use crate::db::models::{NewProductRow, ProductChanges, ProductRow};
 use crate::error::{ApiError, FieldError};
@@ -13,6 +13,15 @@ use crate::error::{ApiError, FieldError};
 pub const NAME_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 10_000;
 pub const CATEGORY_MAX: usize = 100;
+
+/// A category as products store it: the rule a product's `category` follows (1..=100
+/// characters, one that is not white space, no control character), then trimmed as a
+/// write trims it. Used wherever a client names a category (the WebSocket's `category:`
+/// topics); the reason when it breaks the rule.
+pub fn category(name: &str) -> Result<&str, String> {
+    check_text(name, TextKind::Line, CATEGORY_MAX)?;
+    Ok(name.trim())
+}
 
 /// A product, as every product endpoint returns it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]

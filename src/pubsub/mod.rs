@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Target;
 
 pub use product_events::ProductEvent;
-pub use product_history::{history_after, EventError, History, ProductEvents};
+pub use product_history::{history_after, history_page, EventError, History, Page, ProductEvents};
 pub use publisher::Publisher;
 pub use subscriber::{Ping, Subscriber};
 

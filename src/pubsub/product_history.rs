@@ -190,9 +190,75 @@ pub async fn history_after(redis: &RedisClient, since: u64) -> Result<History, E
     Ok(History::Events(events))
 }
 
+/// One page of the history, read in one atomic pipeline with where the history stands,
+/// so a replay can read it a page at a time and still tell what it cannot replay.
+#[derive(Debug, Default, PartialEq)]
+pub struct Page {
+    /// The last offset given out (0 when none since Redis lost its data).
+    pub current: u64,
+    /// The oldest offset the capped stream still holds.
+    pub oldest: Option<u64>,
+    /// At most `count` entries from offset `from` on, in order, as (offset, event JSON).
+    pub entries: Vec<(u64, String)>,
+}
+
+/// Reads up to `count` events from offset `from` on (`XRANGE … COUNT`), with the counter
+/// and the oldest entry: a replay holds one page at a time, whatever the history's size.
+pub async fn history_page(
+    redis: &RedisClient,
+    from: u64,
+    count: usize,
+) -> Result<Page, EventError> {
+    let keyspace = redis.keyspace();
+    let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
+    type Entries = Vec<(String, Vec<String>)>;
+    // On the calling thread's own connection: a replay runs in its socket's task, on
+    // that socket's worker, and its replies then need no other thread to wake up.
+    let (current, first, entries): (Option<u64>, Entries, Entries) = redis
+        .run_local(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .get(&offset_key)
+                .cmd("XRANGE")
+                .arg(&history_key)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .cmd("XRANGE")
+                .arg(&history_key)
+                .arg(format!("{from}-0"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut c)
+                .await
+        })
+        .await?;
+    let oldest = match first.first() {
+        Some((id, _)) => Some(entry_offset(id)?),
+        None => None,
+    };
+    let entries = entries
+        .into_iter()
+        .map(|(id, mut fields)| {
+            let offset = entry_offset(&id)?;
+            match fields.pop() {
+                Some(json) if fields.len() == 1 => Ok((offset, json)),
+                _ => Err(EventError::Entry(id)),
+            }
+        })
+        .collect::<Result<_, EventError>>()?;
+    Ok(Page {
+        current: current.unwrap_or(0),
+        oldest,
+        entries,
+    })
+}
+
 /// `since` is too old when the next event it needs (`since + 1`) is older than the
 /// oldest kept one, or when the history is empty though later events were published.
-fn is_too_old(since: u64, oldest: Option<u64>, current: u64) -> bool {
+pub fn is_too_old(since: u64, oldest: Option<u64>, current: u64) -> bool {
     match oldest {
         Some(oldest) => oldest > since.saturating_add(1),
         None => current > since,

@@ -8,6 +8,7 @@ use crate::auth::session_store::RedisClientStore;
 use crate::error::{ApiError, ErrorBody};
 use crate::origin::origin_header;
 use crate::state::AppState;
+use crate::telemetry::throttle::LogThrottle;
 use crate::ws::admission::Refused;
 use crate::ws::session::{self, AdminAccess, Limits};
 use crate::ws::WorkerHub;
@@ -15,6 +16,9 @@ use crate::ws::WorkerHub;
 /// Seconds a client at its own cap is asked to wait: its sockets are long-lived, so a
 /// place rarely frees within a second.
 const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
+
+/// Refused handshakes, logged once per 10 s however many a client sends.
+static REFUSED: LogThrottle = LogThrottle::new();
 
 /// Live product events over WebSocket.
 ///
@@ -67,7 +71,9 @@ pub async fn ws(
     // Refused after the handshake is parsed, so a malformed one is a 400 whatever the load;
     // dropping the unused session and stream answers the error instead of 101.
     let admitted = state.ws_admission.admit(&client).map_err(|refused| {
-        tracing::info!(%client, %refused, "WebSocket handshake refused");
+        if let Some(suppressed) = REFUSED.admit() {
+            tracing::info!(%client, %refused, suppressed, "WebSocket handshake refused");
+        }
         match refused {
             Refused::PerClient => ApiError::RateLimited {
                 retry_after: PER_CLIENT_RETRY_AFTER_SECS,
@@ -80,7 +86,7 @@ pub async fn ws(
     // wakes it without crossing threads.
     actix_rt::spawn(session::run(
         shard.0.clone(),
-        state.redis.clone(),
+        state.replay_redis.clone(),
         Limits::from_settings(&state.settings.realtime),
         admin,
         admitted,

@@ -139,12 +139,15 @@ pub struct Disconnect {
     pub id: ConnId,
 }
 
-/// Adds topics to a connection.
+/// Adds topics to a connection, all or none: `false` (and nothing added) when the
+/// connection would then hold more than `limit` topics.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct Subscribe {
     pub id: ConnId,
     pub topics: Vec<Topic>,
+    /// `realtime.max_topics_per_connection`.
+    pub limit: usize,
 }
 
 /// Removes topics from a connection.
@@ -261,17 +264,28 @@ impl Handler<Disconnect> for Hub {
 }
 
 impl Handler<Subscribe> for Hub {
-    type Result = ();
+    type Result = bool;
 
-    /// Adds each topic to the connection (already held topics are no-ops).
-    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+    /// Adds each topic to the connection (already held topics are no-ops), unless that
+    /// would take it past its limit.
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> bool {
         let Some(client) = self.clients.get_mut(&msg.id) else {
-            return;
+            // Gone (kicked): its session is closing anyway.
+            return true;
         };
+        let new: HashSet<&Topic> = msg
+            .topics
+            .iter()
+            .filter(|t| !client.topics.contains(*t))
+            .collect();
+        if client.topics.len() + new.len() > msg.limit {
+            return false;
+        }
         for topic in msg.topics {
             self.topics.entry(topic.clone()).or_default().insert(msg.id);
             client.topics.insert(topic);
         }
+        true
     }
 }
 

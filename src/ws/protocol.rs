@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::product::category;
 use crate::pubsub::product_events::ProductChange;
 use crate::pubsub::ProductEvent;
 
@@ -46,21 +47,68 @@ pub enum Topic {
 /// The wire name of the admin metrics topic.
 pub const ADMIN_METRICS: &str = "admin:metrics";
 
+/// The longest topic name a client may send, in bytes: a socket holds at most
+/// `realtime.max_topics_per_connection` of them, so this bounds what its topics cost.
+pub const MAX_TOPIC_BYTES: usize = 128;
+
+/// Why a topic name was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicError {
+    /// Not one of the topic shapes: `bad_topic`.
+    Unknown(String),
+    /// The right shape with a value no product can have, or too long: `invalid_topic`.
+    Invalid(String),
+}
+
+impl TopicError {
+    /// The `error` frame's code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TopicError::Unknown(_) => "bad_topic",
+            TopicError::Invalid(_) => "invalid_topic",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            TopicError::Unknown(message) | TopicError::Invalid(message) => message,
+        }
+    }
+}
+
 impl Topic {
-    /// Parses the wire syntax; `None` for anything else.
+    /// Parses the wire syntax; `None` for anything else (see `Topic::check` for the
+    /// reason).
     pub fn parse(text: &str) -> Option<Topic> {
+        Topic::check(text).ok()
+    }
+
+    /// Parses the wire syntax: at most `MAX_TOPIC_BYTES`, and a category named as a
+    /// product's category may be (`domain::product::category`, trimmed like one).
+    pub fn check(text: &str) -> Result<Topic, TopicError> {
+        if text.len() > MAX_TOPIC_BYTES {
+            return Err(TopicError::Invalid(format!(
+                "Topics are at most {MAX_TOPIC_BYTES} bytes"
+            )));
+        }
         if text == "products" {
-            return Some(Topic::Products);
+            return Ok(Topic::Products);
         }
         if text == ADMIN_METRICS {
-            return Some(Topic::AdminMetrics);
+            return Ok(Topic::AdminMetrics);
         }
         if let Some(id) = text.strip_prefix("product:") {
-            return id.parse().ok().map(Topic::Product);
+            return id
+                .parse()
+                .map(Topic::Product)
+                .map_err(|_| TopicError::Unknown(format!("Unknown topic: {text}")));
         }
         match text.strip_prefix("category:") {
-            Some(name) if !name.is_empty() => Some(Topic::Category(name.to_string())),
-            _ => None,
+            Some(name) => match category(name) {
+                Ok(name) => Ok(Topic::Category(name.to_string())),
+                Err(reason) => Err(TopicError::Invalid(format!("The category {reason}"))),
+            },
+            None => Err(TopicError::Unknown(format!("Unknown topic: {text}"))),
         }
     }
 
@@ -103,12 +151,9 @@ impl From<Topic> for String {
     }
 }
 
-/// Parses every topic, or names the first one that is not valid.
-pub fn parse_topics(texts: &[String]) -> Result<Vec<Topic>, String> {
-    texts
-        .iter()
-        .map(|t| Topic::parse(t).ok_or_else(|| format!("Unknown topic: {t}")))
-        .collect()
+/// Parses every topic, or says why the first one that is not valid was refused.
+pub fn parse_topics(texts: &[String]) -> Result<Vec<Topic>, TopicError> {
+    texts.iter().map(|t| Topic::check(t)).collect()
 }
 
 #[cfg(test)]
@@ -134,6 +179,32 @@ mod tests {
         ] {
             assert_eq!(Topic::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_category_topic_follows_the_products_category_rule_and_names_are_bounded() {
+        assert_eq!(
+            Topic::check("category: Books "),
+            Ok(Topic::Category("Books".into())),
+            "trimmed as a product's category is"
+        );
+        let invalid = |t: &str| Topic::check(t).unwrap_err().code();
+        assert_eq!(invalid("category:"), "invalid_topic");
+        assert_eq!(invalid("category:   "), "invalid_topic");
+        assert_eq!(invalid("category:a\u{0}b"), "invalid_topic");
+        assert_eq!(
+            invalid(&format!("category:{}", "x".repeat(101))),
+            "invalid_topic"
+        );
+        // 100 characters are a valid category, but not within 128 bytes.
+        assert_eq!(
+            invalid(&format!("category:{}", "é".repeat(100))),
+            "invalid_topic"
+        );
+        let longest = format!("category:{}", "x".repeat(MAX_TOPIC_BYTES - 9 - 19));
+        assert!(Topic::check(&longest).is_ok());
+        assert_eq!(invalid(&"p".repeat(MAX_TOPIC_BYTES + 1)), "invalid_topic");
+        assert_eq!(Topic::check("stuff").unwrap_err().code(), "bad_topic");
     }
 
     #[test]

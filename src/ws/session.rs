@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, ProtocolError, Session};
+use bytestring::ByteString;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,6 +37,10 @@ pub struct Limits {
     /// Refused frames before the client is closed with 1008: one mistake is answered, a
     /// stream of them is not a client worth serving.
     pub max_bad_frames: u32,
+    /// Topics the connection may hold at once (`too_many_topics` beyond).
+    pub max_topics: usize,
+    /// `since` replays the connection may start in any minute (`replay_limited` beyond).
+    pub replays_per_minute: u32,
 }
 
 impl Limits {
@@ -45,6 +50,8 @@ impl Limits {
             queue_size: settings.client_queue_size,
             max_frame_bytes: settings.max_frame_bytes,
             max_bad_frames: settings.max_bad_frames,
+            max_topics: settings.max_topics_per_connection,
+            replays_per_minute: settings.replays_per_minute,
         }
     }
 }
@@ -84,14 +91,25 @@ enum End {
     Gone,
 }
 
+/// What handling a frame or writing one gives: go on, or end the connection this way.
+type Flow = Result<(), End>;
+
 /// One connection's state, owned by its task.
 struct Conn {
     id: ConnId,
     hub: Addr<Hub>,
+    /// The replay Redis client (its own breaker, see `ws::replay`).
     redis: RedisClient,
     session: Session,
+    /// The hub's word that the connection must end (too slow, or the server stopping).
+    kicked: oneshot::Receiver<Kick>,
+    limits: Limits,
+    /// When the client last sent a frame: three silent ping intervals end it.
+    heard: Instant,
     /// What a `since` replay already sent, so the live copies are dropped.
     seam: replay::Seam,
+    /// The `since` replays it may still start.
+    replays: replay::Budget,
     /// Frames refused so far (see `Limits::max_bad_frames`).
     bad_frames: u32,
     admin: AdminAccess,
@@ -113,7 +131,7 @@ pub async fn run(
     let _admitted = admitted;
     let id: ConnId = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (queue, mut outgoing) = mpsc::channel(limits.queue_size);
-    let (kick, mut kicked) = oneshot::channel();
+    let (kick, kicked) = oneshot::channel();
     let audience = admin.audience();
     let connect = hub::Connect {
         id,
@@ -126,13 +144,17 @@ pub async fn run(
         hub,
         redis,
         session,
+        kicked,
+        limits,
+        heard: Instant::now(),
         seam: replay::Seam::default(),
+        replays: replay::Budget::new(limits.replays_per_minute),
         bad_frames: 0,
         admin,
         watch: admin_watch::Watch::default(),
     };
     let end = match conn.hub.send(connect).await {
-        Ok(true) => conn.serve(stream, &mut outgoing, &mut kicked, limits).await,
+        Ok(true) => conn.serve(stream, &mut outgoing).await,
         // The server is stopping (or the hub is gone with it).
         Ok(false) | Err(_) => End::Kicked(Kick::Shutdown),
     };
@@ -173,45 +195,28 @@ pub async fn run(
 
 impl Conn {
     /// The connection's loop: the hub's frames, pings, and the client's frames.
-    async fn serve(
-        &mut self,
-        stream: MessageStream,
-        outgoing: &mut mpsc::Receiver<Queued>,
-        kicked: &mut oneshot::Receiver<Kick>,
-        limits: Limits,
-    ) -> End {
-        let mut stream = stream.max_frame_size(limits.max_frame_bytes);
+    async fn serve(&mut self, stream: MessageStream, outgoing: &mut mpsc::Receiver<Queued>) -> End {
+        let mut stream = stream.max_frame_size(self.limits.max_frame_bytes);
         let connected = Instant::now();
-        let mut heard = connected;
         loop {
             // Biased: a kick closes the client before anything else it would be sent.
-            let next = tokio::select! {
+            let flow = tokio::select! {
                 biased;
                 // The hub gone without a word: the system is stopping.
-                kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
+                kick = &mut self.kicked => Err(End::Kicked(kick.unwrap_or(Kick::Shutdown))),
                 () = self.watch.tick() => self.recheck_admin().await,
                 frame = outgoing.recv() => match frame {
                     // The shard's heartbeat (one timer per shard, not one per connection).
                     Some(frame) if matches!(*frame, Outgoing::Heartbeat) => {
-                        if heard.elapsed() > limits.ping_interval * SILENT_INTERVALS {
-                            return End::Silent;
-                        }
-                        // The first ping one interval after the handshake, not at once.
-                        connected.elapsed() < limits.ping_interval
-                            || self.session.ping(b"").await.is_ok()
+                        self.heartbeat(connected).await
                     }
-                    // A client that does not read blocks the write: the kick must still
-                    // get through (the unsent frame is dropped with the write).
-                    Some(frame) => tokio::select! {
-                        sent = self.forward(frame) => sent,
-                        kick = &mut *kicked => return End::Kicked(kick.unwrap_or(Kick::Shutdown)),
-                    },
-                    None => return End::Kicked(Kick::Shutdown),
+                    Some(frame) => self.forward(frame).await,
+                    None => Err(End::Kicked(Kick::Shutdown)),
                 },
                 message = stream.next() => match message {
-                    Some(Ok(Message::Close(_))) | None => return End::ClientClosed,
+                    Some(Ok(Message::Close(_))) | None => Err(End::ClientClosed),
                     Some(Ok(message)) => {
-                        heard = Instant::now();
+                        self.heard = Instant::now();
                         // Boxed: a subscribe may replay from Redis, and that future is
                         // large. Inline, every connection's task would be that large for
                         // its whole life (the task is sized for its largest await);
@@ -219,50 +224,81 @@ impl Conn {
                         Box::pin(self.on_message(message)).await
                     }
                     // The frame is still in the buffer: nothing after it can be read.
-                    Some(Err(ProtocolError::Overflow)) => return End::TooLarge,
+                    Some(Err(ProtocolError::Overflow)) => Err(End::TooLarge),
                     Some(Err(error)) => {
                         tracing::debug!(conn = self.id, %error, "WebSocket protocol error");
                         self.reply_error("bad_frame", &error.to_string()).await
                     }
                 },
             };
-            if !next {
-                return End::Gone;
+            if let Err(end) = flow {
+                return end;
             }
-            if self.bad_frames >= limits.max_bad_frames {
+            if self.bad_frames >= self.limits.max_bad_frames {
                 return End::BadFrames;
             }
         }
     }
 
-    /// Writes one queued frame unless a replay already sent it; `false` once the socket
-    /// is gone.
-    async fn forward(&mut self, out: Queued) -> bool {
+    /// Ends a client silent for three intervals, else pings it (the first ping one
+    /// interval after the handshake, not at once).
+    async fn heartbeat(&mut self, connected: Instant) -> Flow {
+        if self.heard.elapsed() > self.limits.ping_interval * SILENT_INTERVALS {
+            return Err(End::Silent);
+        }
+        if connected.elapsed() < self.limits.ping_interval {
+            return Ok(());
+        }
+        let deadline = self.deadline();
+        let session = &mut self.session;
+        race(&mut self.kicked, deadline, session.ping(b"")).await
+    }
+
+    /// When a client that sends nothing counts as gone.
+    fn deadline(&self) -> Instant {
+        self.heard + self.limits.ping_interval * SILENT_INTERVALS
+    }
+
+    /// Writes one text frame, raced against the kick and the silence deadline: a client
+    /// that does not read blocks the write, and must not pin the task (nor a graceful
+    /// stop) for longer than that (the unsent frame is dropped with the write).
+    async fn write(&mut self, text: ByteString) -> Flow {
+        let deadline = self.deadline();
+        let session = &mut self.session;
+        race(&mut self.kicked, deadline, session.text(text)).await
+    }
+
+    /// Writes one queued frame unless a replay already sent it.
+    async fn forward(&mut self, out: Queued) -> Flow {
         let Outgoing::Frame { offset, frame } = &*out else {
-            return true;
+            return Ok(());
         };
         if self.watch.drops(frame) {
-            return true;
+            return Ok(());
         }
         if let Some(offset) = *offset {
             if !self.seam.admit(offset) {
-                return true;
+                return Ok(());
             }
         }
-        self.session.text(frame.clone()).await.is_ok()
+        self.write(frame.clone()).await
     }
 
-    /// Handles one client frame; `false` once the socket is gone.
-    async fn on_message(&mut self, message: Message) -> bool {
+    /// Handles one client frame.
+    async fn on_message(&mut self, message: Message) -> Flow {
         match message {
             Message::Text(text) => self.on_text(&text).await,
-            Message::Ping(bytes) => self.session.pong(&bytes).await.is_ok(),
+            Message::Ping(bytes) => {
+                let deadline = self.deadline();
+                let session = &mut self.session;
+                race(&mut self.kicked, deadline, session.pong(&bytes)).await
+            }
             Message::Binary(_) => self.reply_error("bad_frame", "Send JSON text frames").await,
-            _ => true,
+            _ => Ok(()),
         }
     }
 
-    async fn on_text(&mut self, text: &str) -> bool {
+    async fn on_text(&mut self, text: &str) -> Flow {
         let message = match serde_json::from_str::<ClientMessage>(text) {
             Ok(message) => message,
             Err(error) => return self.reply_error("bad_message", &error.to_string()).await,
@@ -270,7 +306,7 @@ impl Conn {
         match message {
             ClientMessage::Ping => self.reply(&ServerMessage::Pong).await,
             ClientMessage::Subscribe { topics, since } => match parse_topics(&topics) {
-                Err(message) => self.reply_error("bad_topic", &message).await,
+                Err(refused) => self.reply_error(refused.code(), refused.message()).await,
                 Ok(topics) if topics.contains(&Topic::AdminMetrics) => {
                     match self.admin {
                         AdminAccess::Token | AdminAccess::Session(_) => {
@@ -303,14 +339,14 @@ impl Conn {
                 }
             },
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
-                Err(message) => self.reply_error("bad_topic", &message).await,
+                Err(refused) => self.reply_error(refused.code(), refused.message()).await,
                 Ok(topics) => {
                     let unsubscribe = hub::Unsubscribe {
                         id: self.id,
                         topics: topics.clone(),
                     };
                     if self.hub.send(unsubscribe).await.is_err() {
-                        return false;
+                        return Err(End::Gone);
                     }
                     self.reply(&ServerMessage::Unsubscribed { topics: &topics })
                         .await
@@ -321,52 +357,88 @@ impl Conn {
 
     /// Subscribes in the hub first and waits for it (live events from then on queue up
     /// behind the replay, and events written after `subscribed` are delivered), then
-    /// replays the history after `since` when asked.
-    async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<u64>) -> bool {
+    /// replays the history after `since` when asked. A `since` past the socket's replay
+    /// budget is refused before anything is subscribed (not a malformed frame: answered,
+    /// not counted).
+    async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<u64>) -> Flow {
+        if since.is_some() && !self.replays.take(Instant::now()) {
+            let message = format!(
+                "At most {} replays (`since`) a minute: subscribe without it, or wait",
+                self.limits.replays_per_minute
+            );
+            return self
+                .reply(&ServerMessage::Error {
+                    code: "replay_limited",
+                    message: &message,
+                })
+                .await;
+        }
         let subscribe = hub::Subscribe {
             id: self.id,
             topics: topics.clone(),
+            limit: self.limits.max_topics,
         };
-        if self.hub.send(subscribe).await.is_err() {
-            return false;
+        match self.hub.send(subscribe).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let message = format!(
+                    "A socket holds at most {} topics: unsubscribe first",
+                    self.limits.max_topics
+                );
+                return self.reply_error("too_many_topics", &message).await;
+            }
+            Err(_) => return Err(End::Gone),
         }
-        if !self
-            .reply(&ServerMessage::Subscribed { topics: &topics })
-            .await
-        {
-            return false;
-        }
+        self.reply(&ServerMessage::Subscribed { topics: &topics })
+            .await?;
         match since {
             Some(since) => self.replay(&topics, since).await,
-            None => true,
+            None => Ok(()),
         }
     }
 
-    async fn replay(&mut self, topics: &[Topic], since: u64) -> bool {
-        match replay::read(&self.redis, topics, since, self.admin.audience()).await {
-            replay::Replay::Events(events) => {
-                for (offset, frame) in events {
-                    if self.session.text(frame).await.is_err() {
-                        return false;
+    /// Sends the matching events after `since` a page at a time (each page written before
+    /// the next is read), or `resync`.
+    async fn replay(&mut self, topics: &[Topic], since: u64) -> Flow {
+        let mut replay = replay::Replay::new(self.redis.clone(), since, self.admin.audience());
+        loop {
+            match replay.next(topics).await {
+                replay::Step::Events(frames) => {
+                    for (offset, frame) in frames {
+                        self.write(frame).await?;
+                        self.seam.replayed(offset);
                     }
-                    self.seam.replayed(offset);
                 }
-                true
+                replay::Step::Done => return Ok(()),
+                replay::Step::Resync => return self.reply(&ServerMessage::Resync).await,
             }
-            replay::Replay::Resync => self.reply(&ServerMessage::Resync).await,
         }
     }
 
     /// Answers a refused frame, and counts it against the client.
-    async fn reply_error(&mut self, code: &str, message: &str) -> bool {
+    async fn reply_error(&mut self, code: &str, message: &str) -> Flow {
         self.bad_frames += 1;
         self.reply(&ServerMessage::Error { code, message }).await
     }
 
-    async fn reply(&mut self, message: &ServerMessage<'_>) -> bool {
+    async fn reply(&mut self, message: &ServerMessage<'_>) -> Flow {
         match serde_json::to_string(message) {
-            Ok(json) => self.session.text(json).await.is_ok(),
-            Err(_) => true,
+            Ok(json) => self.write(json.into()).await,
+            Err(_) => Ok(()),
         }
+    }
+}
+
+/// A write raced against the kick and the silence deadline.
+async fn race<E>(
+    kicked: &mut oneshot::Receiver<Kick>,
+    deadline: Instant,
+    write: impl std::future::Future<Output = Result<(), E>>,
+) -> Flow {
+    tokio::select! {
+        biased;
+        kick = kicked => Err(End::Kicked(kick.unwrap_or(Kick::Shutdown))),
+        () = tokio::time::sleep_until(deadline.into()) => Err(End::Silent),
+        sent = write => sent.map_err(|_| End::Gone),
     }
 }

@@ -224,7 +224,14 @@ mod tests {
             })
             .await
             .unwrap());
-        hub.send(Subscribe { id, topics }).await.unwrap();
+        assert!(hub
+            .send(Subscribe {
+                id,
+                topics,
+                limit: 100
+            })
+            .await
+            .unwrap());
         (rx, kicked)
     }
 

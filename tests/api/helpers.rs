@@ -323,7 +323,8 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     body
 }
 
-struct Cleanup {
+/// Drops a test's database, Redis keys and mail folder when dropped.
+pub struct Cleanup {
     database_url: String,
     redis_url: String,
     prefix: String,
@@ -407,6 +408,6 @@ async fn delete_prefix(url: &str, prefix: &str) {
 
 /// Drops the settings' database and Redis keys when dropped, for tests that run the
 /// binary instead of `spawn_app`.
-pub fn cleanup_guard(settings: &Settings) -> impl Drop {
+pub fn cleanup_guard(settings: &Settings) -> Cleanup {
     Cleanup::for_settings(settings)
 }

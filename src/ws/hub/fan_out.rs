@@ -10,8 +10,13 @@ use tokio::sync::mpsc;
 use super::{Client, ConnId, Hub, Kick, Outgoing, Queued};
 use crate::pubsub::product_events::ProductChange;
 use crate::pubsub::ProductEvent;
+use crate::telemetry::throttle::LogThrottle;
 use crate::ws::protocol::{ServerMessage, Topic};
 use crate::ws::visibility::{visible_to, Audience};
+
+/// Slow clients dropped, logged once per 10 s however many (a client decides how fast
+/// it reads).
+static TOO_SLOW: LogThrottle = LogThrottle::new();
 
 impl Hub {
     /// Queues the event once for every connection with at least one matching topic, and
@@ -70,7 +75,13 @@ impl Hub {
         match client.queue.try_send(frame.clone()) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(conn = id, "WebSocket client too slow: closing it");
+                if let Some(suppressed) = TOO_SLOW.admit() {
+                    tracing::info!(
+                        conn = id,
+                        suppressed,
+                        "WebSocket client too slow: closing it"
+                    );
+                }
                 self.closed_slow += 1;
                 if let Some(client) = self.remove(id) {
                     let _ = client.kick.send(Kick::TooSlow);

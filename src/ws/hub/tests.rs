@@ -52,7 +52,14 @@ async fn connect(
         })
         .await
         .unwrap());
-    hub.send(Subscribe { id, topics }).await.unwrap();
+    assert!(hub
+        .send(Subscribe {
+            id,
+            topics,
+            limit: 100
+        })
+        .await
+        .unwrap());
     (rx, kicked)
 }
 
@@ -186,7 +193,15 @@ async fn an_inactive_product_reaches_admins_whole_and_others_as_a_delete_or_not_
     };
     assert!(hub.send(connect).await.unwrap());
     let topics = vec![Topic::Products];
-    hub.send(Subscribe { id: 2, topics }).await.unwrap();
+    let limit = 100;
+    assert!(hub
+        .send(Subscribe {
+            id: 2,
+            topics,
+            limit
+        })
+        .await
+        .unwrap());
 
     let created = |product| ProductChange::Created { product };
     let updated = |product| ProductChange::Updated {
@@ -210,4 +225,24 @@ async fn an_inactive_product_reaches_admins_whole_and_others_as_a_delete_or_not_
     assert!(hidden.text().contains(r#""reason":"inactive""#));
     assert!(!hidden.text().contains("Secret"));
     assert!(public.try_recv().is_err());
+}
+
+#[actix_rt::test]
+async fn a_subscribe_past_the_limit_adds_nothing() {
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
+    let (_rx, _kicked) = connect(&hub, 1, 8, vec![Topic::Product(1), Topic::Product(2)]).await;
+    let subscribe = |topics: Vec<Topic>| Subscribe {
+        id: 1,
+        topics,
+        limit: 3,
+    };
+
+    // Topics already held do not count twice.
+    let again = vec![Topic::Product(1), Topic::Product(2), Topic::Product(3)];
+    assert!(hub.send(subscribe(again)).await.unwrap());
+    let past = vec![Topic::Product(4), Topic::Product(5)];
+    assert!(!hub.send(subscribe(past)).await.unwrap());
+
+    let stats = hub.send(Stats).await.unwrap();
+    assert_eq!(stats.subscriptions, 3, "all or none");
 }

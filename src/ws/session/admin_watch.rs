@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::{AdminAccess, Conn};
+use super::{AdminAccess, Conn, End, Flow};
 use crate::auth::held_session::{HeldSession, Standing};
 use crate::ws::hub::{self, SNAPSHOT_FRAME_START};
 use crate::ws::protocol::{ServerMessage, Topic};
@@ -65,7 +65,7 @@ impl Watch {
 impl Conn {
     /// Subscribes an admin to topics that include `admin:metrics`. A session is asked
     /// first (it may have ended since the handshake), then watched.
-    pub(super) async fn subscribe_admin(&mut self, topics: Vec<Topic>, since: Option<u64>) -> bool {
+    pub(super) async fn subscribe_admin(&mut self, topics: Vec<Topic>, since: Option<u64>) -> Flow {
         if let AdminAccess::Session(held) = &self.admin {
             if ask(held).await == Standing::Lost {
                 return self.lose_admin().await;
@@ -75,25 +75,25 @@ impl Conn {
         self.subscribe(topics, since).await
     }
 
-    /// One recheck; on loss, ends the feed. `false` once the socket is gone.
-    pub(super) async fn recheck_admin(&mut self) -> bool {
+    /// One recheck; on loss, ends the feed.
+    pub(super) async fn recheck_admin(&mut self) -> Flow {
         let standing = match &self.admin {
             AdminAccess::Session(held) => ask(held).await,
             _ => {
                 self.watch.stop();
-                return true;
+                return Ok(());
             }
         };
         match standing {
             Standing::Lost => self.lose_admin().await,
             // Redis or PostgreSQL did not answer: that ends no session, so ask again at
             // the next tick rather than cut an admin off for a blip.
-            Standing::Admin | Standing::Unknown => true,
+            Standing::Admin | Standing::Unknown => Ok(()),
         }
     }
 
     /// Unsubscribes `admin:metrics` (the hub queues no snapshot after this), then says so.
-    async fn lose_admin(&mut self) -> bool {
+    async fn lose_admin(&mut self) -> Flow {
         tracing::info!(conn = self.id, "admin session lost: admin:metrics ends");
         self.admin = AdminAccess::Forbidden;
         self.watch.stop();
@@ -103,11 +103,11 @@ impl Conn {
             topics: vec![Topic::AdminMetrics],
         };
         if self.hub.send(unsubscribe).await.is_err() {
-            return false;
+            return Err(End::Gone);
         }
         // No longer an admin's socket: inactive products reach it as deletes from now on.
         if self.hub.send(hub::Demote { id: self.id }).await.is_err() {
-            return false;
+            return Err(End::Gone);
         }
         self.reply(&ServerMessage::Error {
             code: "forbidden",
