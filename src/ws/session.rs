@@ -10,10 +10,11 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::configuration::RealtimeSettings;
+use crate::pubsub::epoch;
 use crate::redis_client::RedisClient;
 use crate::ws::admission::Admitted;
 use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing, Queued};
-use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
+use crate::ws::protocol::{check_epoch, parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
 use crate::ws::visibility::Audience;
 
@@ -254,13 +255,22 @@ impl Conn {
             Ok(message) => message,
             Err(error) => return self.reply_error("bad_message", &error.to_string()).await,
         };
+        if let ClientMessage::Subscribe { since, epoch, .. } = &message {
+            if let Err(problem) = check_epoch(epoch.as_deref(), *since) {
+                return self.reply_error("bad_message", &problem).await;
+            }
+        }
         match message {
             ClientMessage::Ping => self.reply(&ServerMessage::Pong).await,
-            ClientMessage::Subscribe { topics, since } => match parse_topics(&topics) {
+            ClientMessage::Subscribe {
+                topics,
+                since,
+                epoch,
+            } => match parse_topics(&topics) {
                 Err(message) => self.reply_error("bad_topic", &message).await,
                 Ok(topics) if topics.contains(&Topic::AdminMetrics) => {
                     match self.admin {
-                        AdminAccess::Granted => self.subscribe(topics, since).await,
+                        AdminAccess::Granted => self.subscribe(topics, since, epoch).await,
                         // Not a malformed frame: answered, not counted against the client.
                         AdminAccess::Unauthorized => {
                             self.reply(&ServerMessage::Error {
@@ -278,7 +288,7 @@ impl Conn {
                         }
                     }
                 }
-                Ok(topics) => self.subscribe(topics, since).await,
+                Ok(topics) => self.subscribe(topics, since, epoch).await,
             },
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
                 Err(message) => self.reply_error("bad_topic", &message).await,
@@ -299,8 +309,14 @@ impl Conn {
 
     /// Subscribes in the hub first and waits for it (live events from then on queue up
     /// behind the replay, and events written after `subscribed` are delivered), then
-    /// replays the history after `since` when asked.
-    async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<u64>) -> bool {
+    /// replays the history after `since` when asked, if `since` (and `epoch`) is a
+    /// position in the current history (`pubsub::epoch`), else answers `resync`.
+    async fn subscribe(
+        &mut self,
+        topics: Vec<Topic>,
+        since: Option<u64>,
+        epoch: Option<String>,
+    ) -> bool {
         let subscribe = hub::Subscribe {
             id: self.id,
             topics: topics.clone(),
@@ -308,15 +324,29 @@ impl Conn {
         if self.hub.send(subscribe).await.is_err() {
             return false;
         }
-        if !self
-            .reply(&ServerMessage::Subscribed { topics: &topics })
-            .await
-        {
+        // Read after the hub subscription, so nothing after this position is missed.
+        let position = match since {
+            Some(_) => epoch::position(&self.redis)
+                .await
+                .inspect_err(|error| tracing::warn!(%error, "product history unreadable"))
+                .ok(),
+            None => None,
+        };
+        let subscribed = ServerMessage::Subscribed {
+            topics: &topics,
+            epoch: position.as_ref().and_then(|p| p.epoch.as_deref()),
+            offset: position.as_ref().map(|p| p.offset),
+        };
+        if !self.reply(&subscribed).await {
             return false;
         }
-        match since {
-            Some(since) => self.replay(&topics, since).await,
-            None => true,
+        let Some(since) = since else {
+            return true;
+        };
+        match position.map(|p| epoch::recovery(epoch.as_deref(), since, &p)) {
+            Some(epoch::Recovery::Replay) => self.replay(&topics, since).await,
+            // Unreadable, like a history that cannot be read later.
+            Some(epoch::Recovery::Resync) | None => self.reply(&ServerMessage::Resync).await,
         }
     }
 

@@ -41,6 +41,7 @@ mod relay;
 mod sessions;
 mod websocket;
 mod websocket_admin;
+mod websocket_epoch;
 mod websocket_limits;
 mod websocket_recovery;
 mod websocket_visibility;
