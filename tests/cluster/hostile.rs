@@ -222,7 +222,7 @@ async fn oversized_frames_and_bad_json_cost_a_close_and_no_more() {
             codes.push(close_code(&mut socket, Duration::from_secs(5)).await);
         }
         assert!(
-            codes.iter().any(|c| *c == Some(1009)) && codes.iter().any(|c| *c == Some(1008)),
+            codes.contains(&Some(1009)) && codes.contains(&Some(1008)),
             "oversized frames closed with 1009 and junk with 1008: {codes:?}"
         );
     })
