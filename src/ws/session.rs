@@ -309,13 +309,13 @@ impl Conn {
 
     /// Subscribes in the hub first and waits for it (live events from then on queue up
     /// behind the replay, and events written after `subscribed` are delivered), then
-    /// replays the history after `since` when asked, if `since` (and `epoch`) is a
+    /// replays the history after `since` when asked, if `since` (and its epoch) is a
     /// position in the current history (`pubsub::epoch`), else answers `resync`.
     async fn subscribe(
         &mut self,
         topics: Vec<Topic>,
         since: Option<u64>,
-        epoch: Option<String>,
+        client_epoch: Option<String>,
     ) -> bool {
         let subscribe = hub::Subscribe {
             id: self.id,
@@ -343,7 +343,7 @@ impl Conn {
         let Some(since) = since else {
             return true;
         };
-        match position.map(|p| epoch::recovery(epoch.as_deref(), since, &p)) {
+        match position.map(|p| epoch::recovery(client_epoch.as_deref(), since, &p)) {
             Some(epoch::Recovery::Replay) => self.replay(&topics, since).await,
             // Unreadable, like a history that cannot be read later.
             Some(epoch::Recovery::Resync) | None => self.reply(&ServerMessage::Resync).await,
