@@ -1,6 +1,6 @@
 //! Redis pub/sub between instances: cache invalidations on `{prefix}cache:invalidate`
 //! (below) and product events on `{prefix}product:updates` (`product_events`, published
-//! with their offset and history by `product_history`). One subscriber per instance
+//! with their offset, epoch and history by `product_history`). One subscriber per instance
 //! listens to both.
 //!
 //! Invalidations:
@@ -8,6 +8,7 @@
 //! sequence number (1, 2, 3, ... per origin, checked by receivers in `sequence`); an
 //! instance ignores its own events (it applied them before publishing).
 
+pub mod epoch;
 pub mod event_order;
 pub mod product_events;
 pub mod product_history;

@@ -1,7 +1,8 @@
 //! Product events as they travel on `{prefix}product:updates` and sit in the history
 //! stream `{prefix}product:history`: one typed, versioned envelope.
 //!
-//! Wire shape: `{"type":"product.updated","product":{...},"ts":"...","v":1,"offset":N}`.
+//! Wire shape:
+//! `{"type":"product.updated","product":{...},"ts":"...","v":1,"epoch":"...","offset":N}`.
 //! The product is the `Product` domain type, exactly as the HTTP API returns it.
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,6 +18,8 @@ pub const UPDATES_CHANNEL: &str = "product:updates";
 pub const OFFSET_KEY: &str = "product:offset";
 /// The capped history stream, inside the prefix; entry ids are `{offset}-0`.
 pub const HISTORY_KEY: &str = "product:history";
+/// The history's epoch (`pubsub::epoch`), inside the prefix.
+pub const EPOCH_KEY: &str = "product:epoch";
 
 /// Events held for the in-process consumers (the WebSocket hub): a bounded broadcast. A
 /// consumer that falls this far behind gets `Lagged` and must resync its clients; memory
@@ -76,6 +79,10 @@ pub struct ProductEvent {
     #[serde(with = "rfc3339")]
     pub ts: DateTime<Utc>,
     pub v: u32,
+    /// Which history the offset counts in (`pubsub::epoch`); absent only in events
+    /// written before events carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
     /// 1, 2, 3, ... across every instance: stamped in Redis by the publish script.
     pub offset: u64,
 }
@@ -92,8 +99,9 @@ struct Unstamped<'a> {
 
 impl ProductChange {
     /// The event's JSON without its closing brace, so the publish script can append
-    /// `,"offset":N}` once it knows `N`. Appending keeps the bytes Rust produced (decoding
-    /// and re-encoding in Lua's cjson would reorder fields and could round prices).
+    /// `,"epoch":"...","offset":N}` once it knows them. Appending keeps the bytes Rust
+    /// produced (decoding and re-encoding in Lua's cjson would reorder fields and could
+    /// round prices).
     pub fn unstamped_json(&self, ts: DateTime<Utc>) -> Result<String, serde_json::Error> {
         let mut json = serde_json::to_string(&Unstamped {
             change: self,
@@ -135,10 +143,13 @@ mod tests {
             version: Some(3),
             reason: None,
         };
-        let json = format!("{},\"offset\":7}}", change.unstamped_json(ts).unwrap());
+        let json = format!(
+            "{},\"epoch\":\"e1\",\"offset\":7}}",
+            change.unstamped_json(ts).unwrap()
+        );
         assert_eq!(
             json,
-            r#"{"type":"product.deleted","id":42,"version":3,"ts":"2026-01-02T03:04:05.678Z","v":1,"offset":7}"#
+            r#"{"type":"product.deleted","id":42,"version":3,"ts":"2026-01-02T03:04:05.678Z","v":1,"epoch":"e1","offset":7}"#
         );
         let event: ProductEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(
@@ -147,8 +158,14 @@ mod tests {
                 change,
                 ts,
                 v: 1,
+                epoch: Some("e1".into()),
                 offset: 7
             }
+        );
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            json,
+            "the same bytes back"
         );
     }
 }

@@ -1,8 +1,9 @@
 //! Publishing product events (offset, history and live channel in one script run) and
 //! reading the history back after an offset, for clients that reconnect with `since`.
 //!
-//! Keys: `{prefix}product:offset` and `{prefix}product:history`, both passed as script
-//! `KEYS`, and for a product's event `{prefix}product:published:{id}` (`event_order`).
+//! Keys: `{prefix}product:offset`, `{prefix}product:history` and `{prefix}product:epoch`
+//! (`epoch`), passed as script `KEYS`, and for a product's event
+//! `{prefix}product:published:{id}` (`event_order`).
 //! On a Redis Cluster they would have to share a slot: a hash tag around the common part
 //! (`{prefix}{product}:offset`, `...:history`, `...:published:{id}`) confines them; a
 //! single node needs none, so the names stay as the rest of the keyspace spells them.
@@ -12,9 +13,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::epoch;
 use super::event_order::{self, published_key};
 use super::product_events::{
-    ProductChange, ProductEvent, HISTORY_KEY, OFFSET_KEY, UPDATES_CHANNEL,
+    ProductChange, ProductEvent, EPOCH_KEY, HISTORY_KEY, OFFSET_KEY, UPDATES_CHANNEL,
 };
 use crate::redis_client::{RedisClient, RedisError};
 
@@ -112,6 +114,7 @@ impl ProductEvents {
         let keyspace = self.redis.keyspace();
         let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
         let channel = keyspace.channel(UPDATES_CHANNEL);
+        let (epoch_key, fresh_epoch) = (keyspace.key(EPOCH_KEY), epoch::candidate());
         let (script, size) = (self.script.clone(), self.history_size);
         let guard = guard.map(|g| (keyspace.key(&published_key(g.id)), g));
         let window = self.order_window_secs;
@@ -121,9 +124,11 @@ impl ProductEvents {
                 let mut invocation = script.key(offset_key);
                 invocation
                     .key(history_key)
+                    .key(epoch_key)
                     .arg(payload)
                     .arg(size)
-                    .arg(channel);
+                    .arg(channel)
+                    .arg(fresh_epoch);
                 if let Some((key, guard)) = guard {
                     invocation
                         .key(key)

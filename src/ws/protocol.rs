@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::product::category;
+use crate::pubsub::epoch::MAX_EPOCH_LEN;
 use crate::pubsub::product_events::ProductChange;
 use crate::pubsub::ProductEvent;
 
@@ -10,11 +11,14 @@ use crate::pubsub::ProductEvent;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientMessage {
-    /// `since`: replay the matching events after this offset first.
+    /// `since`: replay the matching events after this offset first; `epoch`: the epoch
+    /// that offset came with (`pubsub::epoch`), checked before replaying.
     Subscribe {
         topics: Vec<String>,
         #[serde(default)]
         since: Option<u64>,
+        #[serde(default)]
+        epoch: Option<String>,
     },
     Unsubscribe {
         topics: Vec<String>,
@@ -26,11 +30,24 @@ pub enum ClientMessage {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerMessage<'a> {
-    Subscribed { topics: &'a [Topic] },
-    Unsubscribed { topics: &'a [Topic] },
+    /// With `since`, also where the history stands (when Redis answered): its epoch
+    /// (absent before any event) and last offset, a position to reconnect from.
+    Subscribed {
+        topics: &'a [Topic],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        epoch: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
+    },
+    Unsubscribed {
+        topics: &'a [Topic],
+    },
     Pong,
     Resync,
-    Error { code: &'a str, message: &'a str },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
 }
 
 /// A subscription target: `products`, `product:{id}`, `category:{name}`, or
@@ -151,6 +168,18 @@ impl From<Topic> for String {
     }
 }
 
+/// Refuses an `epoch` without `since` (it qualifies an offset) or longer than any we
+/// make.
+pub fn check_epoch(epoch: Option<&str>, since: Option<u64>) -> Result<(), String> {
+    match (epoch, since) {
+        (Some(_), None) => Err("`epoch` goes with `since`".to_string()),
+        (Some(epoch), Some(_)) if epoch.len() > MAX_EPOCH_LEN => {
+            Err(format!("`epoch` is at most {MAX_EPOCH_LEN} characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Parses every topic, or says why the first one that is not valid was refused.
 pub fn parse_topics(texts: &[String]) -> Result<Vec<Topic>, TopicError> {
     texts.iter().map(|t| Topic::check(t)).collect()
@@ -210,10 +239,25 @@ mod tests {
     #[test]
     fn server_messages_have_the_wire_shape() {
         let topics = [Topic::Products, Topic::Product(7)];
-        let json = serde_json::to_string(&ServerMessage::Subscribed { topics: &topics }).unwrap();
+        let json = serde_json::to_string(&ServerMessage::Subscribed {
+            topics: &topics,
+            epoch: None,
+            offset: None,
+        })
+        .unwrap();
         assert_eq!(
             json,
             r#"{"type":"subscribed","topics":["products","product:7"]}"#
+        );
+        let json = serde_json::to_string(&ServerMessage::Subscribed {
+            topics: &topics[..1],
+            epoch: Some("e1"),
+            offset: Some(12),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"subscribed","topics":["products"],"epoch":"e1","offset":12}"#
         );
         let json = serde_json::to_string(&ServerMessage::Pong).unwrap();
         assert_eq!(json, r#"{"type":"pong"}"#);
@@ -227,5 +271,24 @@ mod tests {
             serde_json::from_str(r#"{"type":"subscribe","topics":["products"]}"#).unwrap();
         assert!(matches!(m, ClientMessage::Subscribe { topics, .. } if topics == ["products"]));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"shout"}"#).is_err());
+        let m: ClientMessage = serde_json::from_str(
+            r#"{"type":"subscribe","topics":["products"],"since":3,"epoch":"e1"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(m, ClientMessage::Subscribe { since: Some(3), epoch: Some(e), .. } if e == "e1")
+        );
+        let not_a_string = r#"{"type":"subscribe","topics":[],"since":3,"epoch":7}"#;
+        assert!(serde_json::from_str::<ClientMessage>(not_a_string).is_err());
+    }
+
+    #[test]
+    fn an_epoch_needs_since_and_a_sane_length() {
+        assert!(check_epoch(None, None).is_ok());
+        assert!(check_epoch(None, Some(3)).is_ok());
+        assert!(check_epoch(Some("e1"), Some(3)).is_ok());
+        assert!(check_epoch(Some(&"e".repeat(MAX_EPOCH_LEN)), Some(3)).is_ok());
+        assert!(check_epoch(Some(&"e".repeat(MAX_EPOCH_LEN + 1)), Some(3)).is_err());
+        assert!(check_epoch(Some("e1"), None).is_err());
     }
 }

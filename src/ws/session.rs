@@ -12,14 +12,20 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::held_session::HeldSession;
 use crate::configuration::RealtimeSettings;
+use crate::pubsub::epoch;
 use crate::redis_client::RedisClient;
+use crate::telemetry::throttle::LogThrottle;
 use crate::ws::admission::Admitted;
 use crate::ws::hub::{self, ConnId, Hub, Kick, Outgoing, Queued};
-use crate::ws::protocol::{parse_topics, ClientMessage, ServerMessage, Topic};
+use crate::ws::protocol::{check_epoch, parse_topics, ClientMessage, ServerMessage, Topic};
 use crate::ws::replay;
 use crate::ws::visibility::Audience;
 
 mod admin_watch;
+
+/// The history's position could not be read for a `since` (answered `resync`): logged
+/// once per 10 s however many clients ask.
+static POSITION_UNREADABLE: LogThrottle = LogThrottle::new();
 
 /// Intervals without a frame from the client before it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
@@ -303,14 +309,23 @@ impl Conn {
             Ok(message) => message,
             Err(error) => return self.reply_error("bad_message", &error.to_string()).await,
         };
+        if let ClientMessage::Subscribe { since, epoch, .. } = &message {
+            if let Err(problem) = check_epoch(epoch.as_deref(), *since) {
+                return self.reply_error("bad_message", &problem).await;
+            }
+        }
         match message {
             ClientMessage::Ping => self.reply(&ServerMessage::Pong).await,
-            ClientMessage::Subscribe { topics, since } => match parse_topics(&topics) {
+            ClientMessage::Subscribe {
+                topics,
+                since,
+                epoch,
+            } => match parse_topics(&topics) {
                 Err(refused) => self.reply_error(refused.code(), refused.message()).await,
                 Ok(topics) if topics.contains(&Topic::AdminMetrics) => {
                     match self.admin {
                         AdminAccess::Token | AdminAccess::Session(_) => {
-                            self.subscribe_admin(topics, since).await
+                            self.subscribe_admin(topics, since, epoch).await
                         }
                         // Not a malformed frame: answered, not counted against the client.
                         AdminAccess::Unauthorized => {
@@ -335,7 +350,7 @@ impl Conn {
                     if matches!(self.admin, AdminAccess::Session(_)) {
                         self.watch.start();
                     }
-                    self.subscribe(topics, since).await
+                    self.subscribe(topics, since, epoch).await
                 }
             },
             ClientMessage::Unsubscribe { topics } => match parse_topics(&topics) {
@@ -357,10 +372,16 @@ impl Conn {
 
     /// Subscribes in the hub first and waits for it (live events from then on queue up
     /// behind the replay, and events written after `subscribed` are delivered), then
-    /// replays the history after `since` when asked. A `since` past the socket's replay
-    /// budget is refused before anything is subscribed (not a malformed frame: answered,
-    /// not counted).
-    async fn subscribe(&mut self, topics: Vec<Topic>, since: Option<u64>) -> Flow {
+    /// replays the history after `since` when asked, if `since` (and its epoch) is a
+    /// position in the current history (`pubsub::epoch`), else answers `resync`. A
+    /// `since` past the socket's replay budget is refused before anything is subscribed
+    /// (not a malformed frame: answered, not counted).
+    async fn subscribe(
+        &mut self,
+        topics: Vec<Topic>,
+        since: Option<u64>,
+        client_epoch: Option<String>,
+    ) -> Flow {
         if since.is_some() && !self.replays.take(Instant::now()) {
             let message = format!(
                 "At most {} replays (`since`) a minute: subscribe without it, or wait",
@@ -389,11 +410,31 @@ impl Conn {
             }
             Err(_) => return Err(End::Gone),
         }
-        self.reply(&ServerMessage::Subscribed { topics: &topics })
-            .await?;
-        match since {
-            Some(since) => self.replay(&topics, since).await,
-            None => Ok(()),
+        // Read after the hub subscription, so nothing after this position is missed.
+        let position = match since {
+            Some(_) => epoch::position(&self.redis)
+                .await
+                .inspect_err(|error| {
+                    if let Some(suppressed) = POSITION_UNREADABLE.admit() {
+                        tracing::warn!(%error, suppressed, "product history unreadable: resync");
+                    }
+                })
+                .ok(),
+            None => None,
+        };
+        let subscribed = ServerMessage::Subscribed {
+            topics: &topics,
+            epoch: position.as_ref().and_then(|p| p.epoch.as_deref()),
+            offset: position.as_ref().map(|p| p.offset),
+        };
+        self.reply(&subscribed).await?;
+        let Some(since) = since else {
+            return Ok(());
+        };
+        match position.map(|p| epoch::recovery(client_epoch.as_deref(), since, &p)) {
+            Some(epoch::Recovery::Replay) => self.replay(&topics, since).await,
+            // Unreadable, like a history that cannot be read later.
+            Some(epoch::Recovery::Resync) | None => self.reply(&ServerMessage::Resync).await,
         }
     }
 

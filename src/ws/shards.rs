@@ -163,6 +163,7 @@ mod tests {
             },
             ts: chrono::Utc::now(),
             v: 1,
+            epoch: None,
             offset,
         }
     }

@@ -54,6 +54,7 @@ mod tests {
             change,
             ts: chrono::Utc::now(),
             v: 1,
+            epoch: None,
             offset: 9,
         }
     }

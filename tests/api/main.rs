@@ -44,6 +44,7 @@ mod spawned;
 mod websocket;
 mod websocket_access;
 mod websocket_admin;
+mod websocket_epoch;
 mod websocket_hostile;
 mod websocket_limits;
 mod websocket_recovery;

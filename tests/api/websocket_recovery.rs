@@ -135,7 +135,7 @@ async fn a_graceful_stop_closes_every_socket_with_1001() {
     }
 }
 
-fn private_settings(redis: &PrivateRedis) -> catalog_cache::configuration::Settings {
+pub fn private_settings(redis: &PrivateRedis) -> catalog_cache::configuration::Settings {
     let mut settings = crate::helpers::test_settings();
     settings.redis.url = SecretString::from(redis.url());
     // A busy machine must not open the breaker after the restart.

@@ -24,9 +24,12 @@ impl Hub {
     pub(super) fn fan_out(&mut self, event: &ProductEvent) {
         if let ProductChange::Gap { .. } = event.change {
             self.resync_all();
-            return self.continuity.delivered(event.offset);
+            return self
+                .continuity
+                .delivered(event.epoch.as_deref(), event.offset);
         }
-        self.continuity.delivered(event.offset);
+        self.continuity
+            .delivered(event.epoch.as_deref(), event.offset);
         let frames = match Frames::of(event) {
             Ok(frames) => frames,
             Err(error) => {

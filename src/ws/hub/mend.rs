@@ -11,7 +11,7 @@ use crate::ws::continuity::Step;
 impl Hub {
     /// One live event, in order: delivered, or held behind a history read it started.
     pub(super) fn live(&mut self, event: ProductEvent, ctx: &mut Context<Self>) {
-        match self.continuity.step(event.offset) {
+        match self.continuity.step(event.epoch.as_deref(), event.offset) {
             Step::Next => self.fan_out(&event),
             Step::Gap { after } if !self.clients.is_empty() => {
                 tracing::warn!(
@@ -23,7 +23,7 @@ impl Hub {
             }
             Step::Gap { .. } => self.fan_out(&event),
             Step::Reset => {
-                tracing::warn!(offset = event.offset, "product offsets restarted: resync");
+                tracing::warn!(offset = event.offset, "product history restarted: resync");
                 self.resync_all();
                 self.fan_out(&event);
             }
@@ -57,6 +57,15 @@ impl Hub {
         // The replay delivers (after, replayed]; a held event in that range is a copy.
         let mut replayed = after;
         match history {
+            // A history of another epoch: Redis restarted empty and its counter already
+            // passed ours, so these are not the events missed.
+            Ok(History::Events(events))
+                if events
+                    .iter()
+                    .any(|e| self.continuity.other_epoch(e.epoch.as_deref())) =>
+            {
+                self.resync_all();
+            }
             Ok(History::Events(events)) => {
                 for event in &events {
                     self.fan_out(event);

@@ -23,6 +23,11 @@ pub(crate) async fn no_redis() -> RedisClient {
 }
 
 fn deleted(id: i64, offset: u64) -> Deliver {
+    deleted_in("e1", id, offset)
+}
+
+/// A delete in the history of `epoch`.
+fn deleted_in(epoch: &str, id: i64, offset: u64) -> Deliver {
     Deliver(ProductEvent {
         change: ProductChange::Deleted {
             id,
@@ -31,6 +36,7 @@ fn deleted(id: i64, offset: u64) -> Deliver {
         },
         ts: chrono::Utc::now(),
         v: 1,
+        epoch: Some(epoch.to_string()),
         offset,
     })
 }
@@ -134,6 +140,25 @@ async fn offsets_going_back_mean_a_reset_redis_and_resync_before_the_event() {
 }
 
 #[actix_rt::test]
+async fn another_epoch_means_a_reset_redis_and_resync_before_the_event_even_ahead() {
+    let hub = Hub::new(no_redis().await, NO_HEARTBEAT).start();
+    let (mut rx, _) = connect(&hub, 1, 8, vec![Topic::Products]).await;
+
+    hub.send(deleted_in("e1", 1, 5)).await.unwrap();
+    // The next offset, or beyond it: no gap to mend from a history that is gone.
+    hub.send(deleted_in("e2", 1, 6)).await.unwrap();
+    hub.send(deleted_in("e3", 1, 40)).await.unwrap();
+
+    for offset in [5, 6, 40] {
+        if offset != 5 {
+            let resync = rx.recv().await.unwrap();
+            assert_eq!(resync.text(), r#"{"type":"resync"}"#);
+        }
+        assert_eq!(rx.recv().await.unwrap().offset(), Some(offset));
+    }
+}
+
+#[actix_rt::test]
 async fn every_connection_gets_the_shards_heartbeat_whatever_its_topics() {
     let hub = Hub::new(no_redis().await, std::time::Duration::from_millis(100)).start();
     let mut queues = Vec::new();
@@ -174,6 +199,7 @@ fn inactive(change: fn(crate::domain::Product) -> ProductChange, offset: u64) ->
         change: change(product),
         ts: now,
         v: 1,
+        epoch: None,
         offset,
     })
 }

@@ -65,14 +65,19 @@ impl Watch {
 impl Conn {
     /// Subscribes an admin to topics that include `admin:metrics`. A session is asked
     /// first (it may have ended since the handshake), then watched.
-    pub(super) async fn subscribe_admin(&mut self, topics: Vec<Topic>, since: Option<u64>) -> Flow {
+    pub(super) async fn subscribe_admin(
+        &mut self,
+        topics: Vec<Topic>,
+        since: Option<u64>,
+        epoch: Option<String>,
+    ) -> Flow {
         if let AdminAccess::Session(held) = &self.admin {
             if ask(held).await == Standing::Lost {
                 return self.lose_admin().await;
             }
             self.watch.start();
         }
-        self.subscribe(topics, since).await
+        self.subscribe(topics, since, epoch).await
     }
 
     /// One recheck; on loss, ends the feed.
