@@ -33,14 +33,20 @@ const WRITES: i64 = 20;
 /// The deployment the suite attacks: small per-address limits, so that reaching them
 /// costs the test little.
 fn deployment(name: &str) -> Cluster {
+    deployment_with(name, Vec::new())
+}
+
+fn deployment_with(name: &str, more: Vec<(&'static str, String)>) -> Cluster {
+    let mut env = vec![
+        ("APP__REALTIME__MAX_CONNECTIONS_PER_IP", "40".into()),
+        ("APP__REALTIME__MAX_BAD_FRAMES", "5".into()),
+        ("APP__REALTIME__CLIENT_QUEUE_SIZE", "64".into()),
+    ];
+    env.extend(more);
     Cluster::up_with(
         name,
         Options {
-            env: vec![
-                ("APP__REALTIME__MAX_CONNECTIONS_PER_IP", "40".into()),
-                ("APP__REALTIME__MAX_BAD_FRAMES", "5".into()),
-                ("APP__REALTIME__CLIENT_QUEUE_SIZE", "64".into()),
-            ],
+            env,
             ..Options::default()
         },
     )
@@ -157,18 +163,20 @@ async fn assert_watcher_saw_every_write(watcher: &Watcher, attack: &str) {
     );
 }
 
-/// Runs `attack` beside a watcher and a writer, then checks every bound.
-async fn under_attack<F>(cluster: &Cluster, name: &str, attack: F)
+/// Runs `attack` beside a watcher and a writer, then checks every bound while what the
+/// attack returns (the sockets it still holds) is alive.
+async fn under_attack<F, T>(cluster: &Cluster, name: &str, attack: F)
 where
-    F: std::future::Future<Output = ()>,
+    F: std::future::Future<Output = T>,
 {
     let watcher = Watcher::start(subscribe(&cluster.url).await);
     let before = measure(cluster).await;
     let writer = write_products(cluster, name);
-    futures_util::join!(attack, writer);
+    let (held, ()) = futures_util::join!(attack, writer);
     assert_watcher_saw_every_write(&watcher, name).await;
     assert!(watcher.ended().is_none(), "{name}: the watcher stayed open");
     assert_bounds_held(cluster, &before, name).await;
+    drop(held);
 }
 
 async fn open(base: &str) -> Option<Socket> {
@@ -284,6 +292,157 @@ async fn readers_that_never_read_cost_their_queue_and_no_more() {
         // Hold them (unread) while the writer runs.
         tokio::time::sleep(Duration::from_secs(3)).await;
         drop(sleepers);
+    })
+    .await;
+}
+
+/// Sends `frame` and returns the `error` codes answered before the socket closed or went
+/// quiet for a moment.
+async fn error_codes_after(socket: &mut Socket, frames: &[String]) -> Vec<String> {
+    let mut codes = Vec::new();
+    for frame in frames {
+        if socket
+            .send(Message::Text(frame.clone().into()))
+            .await
+            .is_err()
+        {
+            return codes;
+        }
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), socket.next()).await {
+            Ok(Some(Ok(Frame::Text(bytes)))) => {
+                let m: Value = serde_json::from_slice(&bytes).expect("JSON");
+                if m["type"] == "error" {
+                    codes.push(m["code"].as_str().unwrap_or("").to_string());
+                }
+            }
+            Ok(Some(Ok(Frame::Ping(bytes)))) => {
+                let _ = socket.send(Message::Pong(bytes)).await;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_))) | Ok(None) | Err(_) => return codes,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn distinct_topics_without_end_are_refused_past_the_cap() {
+    let cluster = deployment("hostile-topics");
+    under_attack(&cluster, "topics", async {
+        // Ten sockets, each held open: 300 subscribes to distinct 30 KB topic names,
+        // then 150 distinct short, valid ones (more than a socket may hold).
+        let mut codes = Vec::new();
+        let mut held = Vec::new();
+        for n in 0..10 {
+            let base = if n % 2 == 0 {
+                &cluster.url
+            } else {
+                &cluster.instances[n % 3]
+            };
+            let Some(mut socket) = open(base).await else {
+                continue;
+            };
+            let long: Vec<String> = (0..300)
+                .map(|i| {
+                    let topic = format!("category:{n}-{i}-{}", "x".repeat(30 * 1024));
+                    json!({"type": "subscribe", "topics": [topic]}).to_string()
+                })
+                .collect();
+            codes.extend(error_codes_after(&mut socket, &long).await);
+            held.push(socket);
+            let Some(mut socket) = open(base).await else {
+                continue;
+            };
+            let many: Vec<String> = (0..150)
+                .map(|i| {
+                    json!({"type": "subscribe", "topics": [format!("category:C{n}x{i}")]})
+                        .to_string()
+                })
+                .collect();
+            codes.extend(error_codes_after(&mut socket, &many).await);
+            held.push(socket);
+        }
+        assert!(
+            codes.iter().any(|c| c == "invalid_topic"),
+            "long topic names answered invalid_topic: {codes:?}"
+        );
+        assert!(
+            codes.iter().any(|c| c == "too_many_topics"),
+            "topics past the cap answered too_many_topics: {codes:?}"
+        );
+        held
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn replays_from_the_start_without_end_meet_the_replay_budget() {
+    // The HTTP limiter allows 20 product writes an hour: off, so that the test can
+    // write the history the attackers replay (sockets have limits of their own).
+    let cluster = deployment_with(
+        "hostile-replays",
+        vec![("APP__RATE_LIMIT__ENABLED", "false".into())],
+    );
+    // A history of 1,500 events for the attackers to ask for again and again.
+    let client = reqwest::Client::new();
+    let writes = futures_util::stream::iter(0..1500).map(|i| {
+        let (client, url, token) = (client.clone(), cluster.url.clone(), cluster.token.clone());
+        async move {
+            let id = 1 + i % 20;
+            client
+                .put(format!("{url}/api/products/{id}"))
+                .bearer_auth(token)
+                .json(&json!({"description": format!("history {i} {}", "d".repeat(200))}))
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+        }
+    });
+    let written = writes
+        .buffer_unordered(8)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    assert!(
+        written >= 1400,
+        "the history was written: {written} of 1500"
+    );
+
+    under_attack(&cluster, "replays", async {
+        let attackers = (0..30).map(|i| {
+            let base = if i % 2 == 0 {
+                cluster.url.clone()
+            } else {
+                cluster.instances[i % 3].clone()
+            };
+            async move {
+                let mut codes = Vec::new();
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(10) {
+                    let Some(mut socket) = open(&base).await else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    let replay = json!({"type": "subscribe", "topics": ["products"], "since": 1})
+                        .to_string();
+                    let frames: Vec<String> = (0..10).map(|_| replay.clone()).collect();
+                    codes.extend(error_codes_after(&mut socket, &frames).await);
+                }
+                codes
+            }
+        });
+        let codes: Vec<String> = futures_util::future::join_all(attackers)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(
+            codes.iter().any(|c| c == "replay_limited"),
+            "replays past the budget answered replay_limited: {:?}",
+            codes.iter().take(20).collect::<Vec<_>>()
+        );
     })
     .await;
 }
