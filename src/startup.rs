@@ -213,7 +213,9 @@ impl Application {
         })
         .listen(listener)?
         .workers(workers)
-        .shutdown_timeout(shutdown_timeout)
+        // The stop waits for the handlers itself (`shutdown_timeout_secs`); the server's
+        // graceful stop then only flushes, for a second (see `ws::shutdown`).
+        .shutdown_timeout(crate::ws::shutdown::FLUSH_SECS)
         // SIGINT/SIGTERM are handled in `run_until_stopped`, WebSockets first.
         .disable_signals()
         .run();

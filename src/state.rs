@@ -1,7 +1,7 @@
 //! The state every handler and middleware can reach. It lives below the routes,
 //! middleware and start-up so that all of them import it downwards.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::auth::account_state::AccountStates;
@@ -64,17 +64,41 @@ pub struct AppState {
     pub jobs: Jobs,
 }
 
-/// Set once the instance has been asked to stop (`middleware::drain` says what follows);
-/// cheap to clone.
+/// Set once the instance has been asked to stop (`middleware::drain` says what follows),
+/// with the requests a handler is working on now (the stop waits for those, not for
+/// clients); cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Draining(Arc<AtomicBool>);
+pub struct Draining {
+    on: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
+}
 
 impl Draining {
     pub fn start(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.on.store(true, Ordering::Relaxed);
     }
 
     pub fn is_on(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request as being handled until the guard is dropped.
+    pub fn handling(&self) -> Handling {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Handling(self.in_flight.clone())
+    }
+
+    /// Requests being handled now (a WebSocket counts until its handshake is answered).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+}
+
+/// One request being handled (see `Draining::handling`).
+pub struct Handling(Arc<AtomicUsize>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

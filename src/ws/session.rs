@@ -30,6 +30,10 @@ static POSITION_UNREADABLE: LogThrottle = LogThrottle::new();
 /// Intervals without a frame from the client before it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
 
+/// How long the close frame may wait on the client while the server stops (within the
+/// 1 s a stop may take past `server.drain_ms`).
+const SHUTDOWN_CLOSE: Duration = Duration::from_millis(100);
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What one connection may cost, from `realtime.*`.
@@ -165,6 +169,7 @@ pub async fn run(
         Ok(false) | Err(_) => End::Kicked(Kick::Shutdown),
     };
     conn.hub.do_send(hub::Disconnect { id });
+    let end_was_shutdown = matches!(end, End::Kicked(Kick::Shutdown));
     let reason = match end {
         End::ClientClosed => Some(CloseCode::Normal.into()),
         End::Kicked(Kick::TooSlow) => Some(CloseReason {
@@ -194,8 +199,12 @@ pub async fn run(
     };
     // The close frame queues behind what the client has not read yet. It gets as long to
     // take it as a silent client gets to answer pings; then the socket is simply dropped
-    // (the task and its few queued frames are all it holds meanwhile).
-    let close_timeout = limits.ping_interval * SILENT_INTERVALS;
+    // (the task and its few queued frames are all it holds meanwhile). Not while the
+    // server stops: a client that does not read would hold the stop that long.
+    let close_timeout = match end_was_shutdown {
+        true => SHUTDOWN_CLOSE,
+        false => limits.ping_interval * SILENT_INTERVALS,
+    };
     let _ = tokio::time::timeout(close_timeout, conn.session.close(reason)).await;
 }
 

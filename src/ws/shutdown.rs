@@ -3,9 +3,10 @@
 //! shutdown timeout and then drop every socket without a close frame. So the service
 //! handles SIGINT/SIGTERM itself (actix's own signal handling is off): first it drains
 //! (`middleware::drain`) while the hub tells every session to close with 1001 (going
-//! away) and refuses new ones, then, once
-//! the sockets are closed (or the shutdown timeout has passed), the HTTP server stops
-//! gracefully.
+//! away) and refuses new ones, then, once the sockets are closed and every request being
+//! handled is answered (or the shutdown timeout has passed), the HTTP server stops,
+//! dropping what is left: connections whose client does not read. So no client holds a
+//! stop past `server.drain_ms` + 1 s.
 
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ use crate::ws::{Admission, HubShards};
 
 /// How often the closing sockets are counted while waiting for them.
 const POLL: Duration = Duration::from_millis(20);
+
+/// The HTTP server's own shutdown timeout: how long, once the handlers are done, what
+/// was written gets to reach the clients before the connections are dropped.
+pub const FLUSH_SECS: u64 = 1;
 
 /// Asks a running application to stop as SIGTERM would; cheap to clone.
 #[derive(Clone)]
@@ -81,10 +86,20 @@ impl Shutdown {
             "stopping: draining, WebSockets closed with 1001"
         );
         tokio::time::sleep(self.drain).await;
+        // Every socket closed (each session gives its close frame 100 ms at most) and
+        // every request a handler works on answered (still accepting meanwhile: a
+        // connection refused now would be one a balancer could not retry).
         let deadline = tokio::time::Instant::now() + self.timeout;
-        while self.admission.open() > 0 && tokio::time::Instant::now() < deadline {
+        while (self.admission.open() > 0 || self.draining.in_flight() > 0)
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(POLL).await;
         }
+        // What is left is bytes on their way to clients (and a request that came in
+        // since): the graceful stop gives them `FLUSH_SECS`, then drops the connections.
+        // Waiting for every client to read what it was sent would let one that never
+        // reads hold the stop for `shutdown_timeout_secs` (a WebSocket's writes cannot
+        // be cut short otherwise).
         self.server.stop(true).await;
     }
 }

@@ -1,6 +1,6 @@
 //! The service as a process of its own (the built binary), for what an in-process app
 //! cannot show: its resident memory (an in-process app shares the test's), its log
-//! output. It gets a database, a Redis prefix and a
+//! output, and how long a stop by signal takes. It gets a database, a Redis prefix and a
 //! port of its own, like `spawn_app`, and is killed (then cleaned up) when dropped.
 
 use std::path::PathBuf;
@@ -115,6 +115,24 @@ impl Instance {
     /// Everything it wrote so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (a graceful stop) and waits up to `within` for it to exit; the time
+    /// it took, or `None` if it was still running.
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        while started.elapsed() < within {
+            if self.child.try_wait().expect("the child's status").is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// A `GET` with the admin token, as JSON.

@@ -112,14 +112,22 @@ async fn hostile_sockets_cannot_grow_the_instance_past_the_documented_bound() {
 /// moment, not 3,000 writes through the API).
 pub async fn long_history(app: &TestApp, n: u64) {
     app.create_product(crate::websocket::lamp()).await;
-    let mut conn = app.redis_connection().await;
-    let prefix = &app.settings.redis.prefix;
+    copy_first_event(
+        &mut app.redis_connection().await,
+        &app.settings.redis.prefix,
+        n,
+    )
+    .await;
+}
+
+/// Writes copies of the history's first event as events 2..=`n`.
+async fn copy_first_event(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, n: u64) {
     let history = format!("{prefix}product:history");
     let first: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
         .arg(&history)
         .arg("-")
         .arg("+")
-        .query_async(&mut conn)
+        .query_async(conn)
         .await
         .expect("the history");
     let mut event: Value = serde_json::from_str(&first[0].1[1]).expect("an event");
@@ -137,7 +145,7 @@ pub async fn long_history(app: &TestApp, n: u64) {
         .arg(format!("{prefix}product:offset"))
         .arg(n)
         .ignore();
-    let () = pipe.query_async(&mut conn).await.expect("written");
+    let () = pipe.query_async(conn).await.expect("written");
 }
 
 /// Reads text frames until one whose type or error code is one of `kinds`, any one when
@@ -290,4 +298,92 @@ async fn failed_replays_write_one_log_line_per_ten_seconds_whoever_asks() {
         "a bounded number of lines:\n{}",
         new_lines.join("\n")
     );
+}
+
+/// The drain the stop test runs with, and the shutdown timeout it must not wait out.
+const DRAIN_MS: u64 = 500;
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+#[actix_web::test]
+async fn a_client_that_never_reads_a_replay_does_not_hold_a_graceful_stop() {
+    let mut instance = Instance::start(&[
+        ("APP__SERVER__DRAIN_MS", &DRAIN_MS.to_string()),
+        (
+            "APP__SERVER__SHUTDOWN_TIMEOUT_SECS",
+            &SHUTDOWN_TIMEOUT_SECS.to_string(),
+        ),
+    ])
+    .await;
+    // 2,000 events of 10 KB: 20 MB, far more than the socket buffers take.
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/products", instance.address))
+        .bearer_auth(&instance.token)
+        .json(&json!({"name": "Big", "category": "Home", "price": 1,
+                       "description": "d".repeat(10_000)}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    copy_first_event(&mut instance.redis().await, &instance.prefix, 2_000).await;
+
+    let mut stuck = raw::connect(&instance.address).await;
+    raw::send_text(
+        &mut stuck,
+        &json!({"type": "subscribe", "topics": ["products"], "since": 0}),
+    )
+    .await;
+    // The replay fills the buffers and then waits on the client, which never reads.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let took = instance
+        .terminate(Duration::from_secs(SHUTDOWN_TIMEOUT_SECS * 2))
+        .expect("the instance stopped");
+    let bound = Duration::from_millis(DRAIN_MS) + Duration::from_secs(1);
+    eprintln!("stopped in {took:?} (bound {bound:?})");
+    // The bound, with room for a busy machine; far below the 30 s the old code waited.
+    assert!(
+        took < bound + Duration::from_secs(2),
+        "the stop took {took:?}: the stuck client held it"
+    );
+    drop(stuck);
+}
+
+/// A WebSocket client over a plain TCP socket with a tiny receive buffer, so that a
+/// client that does not read is felt at once.
+mod raw {
+    use serde_json::Value;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+
+    pub async fn connect(address: &str) -> TcpStream {
+        let addr: std::net::SocketAddr = address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address");
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(2048).expect("small buffer");
+        let mut stream = socket.connect(addr).await.expect("connected");
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("the response head"));
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"));
+        stream
+    }
+
+    /// A short masked text frame, as a client must send.
+    pub async fn send_text(stream: &mut TcpStream, message: &Value) {
+        let payload = message.to_string().into_bytes();
+        assert!(payload.len() < 126, "a short frame");
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+        frame.extend(mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        stream.write_all(&frame).await.expect("sent");
+    }
 }
