@@ -24,6 +24,10 @@ use crate::auth::csrf;
 use crate::error::ApiError;
 use crate::origin::{origin_header, referer_header};
 use crate::state::AppState;
+use crate::telemetry::throttle::LogThrottle;
+
+/// Refusals are logged once per 10 s: any page can make browsers send such requests.
+static REFUSED: LogThrottle = LogThrottle::new();
 
 pub async fn csrf_guard(
     req: ServiceRequest,
@@ -32,7 +36,9 @@ pub async fn csrf_guard(
     match verdict(&req) {
         Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
         Err(reason) => {
-            tracing::info!(reason, "cross-site request refused");
+            if let Some(suppressed) = REFUSED.admit() {
+                tracing::info!(reason, suppressed, "cross-site request refused");
+            }
             let response = ApiError::CsrfFailed(reason).error_response();
             Ok(req.into_response(response).map_into_right_body())
         }

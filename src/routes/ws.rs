@@ -20,6 +20,9 @@ const PER_CLIENT_RETRY_AFTER_SECS: u64 = 10;
 /// Refused handshakes, logged once per 10 s however many a client sends.
 static REFUSED: LogThrottle = LogThrottle::new();
 
+/// Handshakes refused for their Origin: any page can make a visitor's browser send them.
+static OTHER_ORIGIN: LogThrottle = LogThrottle::new();
+
 /// Live product events over WebSocket.
 ///
 /// JSON text frames. Client: `{"type":"subscribe","topics":["products","product:42",
@@ -63,7 +66,13 @@ pub async fn ws(
     // the socket; a client that sends no Origin is not a browser acting for a visitor.
     if let Some(origin) = origin_header(&req) {
         if !state.origins.is_own_or_listed(origin, &req) {
-            tracing::info!(origin, "WebSocket handshake from another origin refused");
+            if let Some(suppressed) = OTHER_ORIGIN.admit() {
+                tracing::info!(
+                    origin,
+                    suppressed,
+                    "WebSocket handshake from another origin refused"
+                );
+            }
             return Err(ApiError::OriginRefused);
         }
     }
