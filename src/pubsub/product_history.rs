@@ -156,32 +156,11 @@ pub enum History {
 /// Reads every event after `since` (`XRANGE` from `since + 1`). One atomic pipeline
 /// also reads the first entry and the counter, so "too old" and the events agree.
 pub async fn history_after(redis: &RedisClient, since: u64) -> Result<History, EventError> {
-    let keyspace = redis.keyspace();
-    let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
-    type Entries = Vec<(String, Vec<String>)>;
+    let pipe = position_and_entries(redis, since.saturating_add(1), None);
     let (current, first, entries): (Option<u64>, Entries, Entries) = redis
-        .run(|mut c| async move {
-            redis::pipe()
-                .atomic()
-                .get(&offset_key)
-                .cmd("XRANGE")
-                .arg(&history_key)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1)
-                .cmd("XRANGE")
-                .arg(&history_key)
-                .arg(format!("{}-0", since.saturating_add(1)))
-                .arg("+")
-                .query_async(&mut c)
-                .await
-        })
+        .run(|mut c| async move { pipe.query_async(&mut c).await })
         .await?;
-    let oldest = match first.first() {
-        Some((id, _)) => Some(entry_offset(id)?),
-        None => None,
-    };
+    let oldest = oldest_of(&first)?;
     if is_too_old(since, oldest, current.unwrap_or(0)) {
         return Ok(History::TooOld);
     }
@@ -214,36 +193,13 @@ pub async fn history_page(
     from: u64,
     count: usize,
 ) -> Result<Page, EventError> {
-    let keyspace = redis.keyspace();
-    let (offset_key, history_key) = (keyspace.key(OFFSET_KEY), keyspace.key(HISTORY_KEY));
-    type Entries = Vec<(String, Vec<String>)>;
+    let pipe = position_and_entries(redis, from, Some(count));
     // On the calling thread's own connection: a replay runs in its socket's task, on
     // that socket's worker, and its replies then need no other thread to wake up.
     let (current, first, entries): (Option<u64>, Entries, Entries) = redis
-        .run_local(|mut c| async move {
-            redis::pipe()
-                .atomic()
-                .get(&offset_key)
-                .cmd("XRANGE")
-                .arg(&history_key)
-                .arg("-")
-                .arg("+")
-                .arg("COUNT")
-                .arg(1)
-                .cmd("XRANGE")
-                .arg(&history_key)
-                .arg(format!("{from}-0"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(count)
-                .query_async(&mut c)
-                .await
-        })
+        .run_local(|mut c| async move { pipe.query_async(&mut c).await })
         .await?;
-    let oldest = match first.first() {
-        Some((id, _)) => Some(entry_offset(id)?),
-        None => None,
-    };
+    let oldest = oldest_of(&first)?;
     let entries = entries
         .into_iter()
         .map(|(id, mut fields)| {
@@ -259,6 +215,38 @@ pub async fn history_page(
         oldest,
         entries,
     })
+}
+
+/// Stream entries as `XRANGE` answers them: (id, [field, value, ...]).
+type Entries = Vec<(String, Vec<String>)>;
+
+/// One atomic pipeline: the counter, the oldest entry, and the entries from offset
+/// `from` on (at most `count`), so "too old" and the entries agree.
+fn position_and_entries(redis: &RedisClient, from: u64, count: Option<usize>) -> redis::Pipeline {
+    let keyspace = redis.keyspace();
+    let history_key = keyspace.key(HISTORY_KEY);
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .get(keyspace.key(OFFSET_KEY))
+        .cmd("XRANGE")
+        .arg(&history_key)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .cmd("XRANGE")
+        .arg(&history_key)
+        .arg(format!("{from}-0"))
+        .arg("+");
+    if let Some(count) = count {
+        pipe.arg("COUNT").arg(count);
+    }
+    pipe
+}
+
+/// The offset of the oldest entry the capped stream still holds, if any.
+fn oldest_of(first: &Entries) -> Result<Option<u64>, EventError> {
+    first.first().map(|(id, _)| entry_offset(id)).transpose()
 }
 
 /// `since` is too old when the next event it needs (`since + 1`) is older than the
