@@ -203,14 +203,7 @@ async fn bearer_token_requests_are_unaffected() {
         assert_eq!(answered.status().as_u16(), expected, "{}", write.1);
     }
     // A bearer token beside the cookie: a page cannot add that header cross-origin.
-    let token = app
-        .settings
-        .admin
-        .api_token
-        .as_ref()
-        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string())
-        .expect("a token");
-    let bearer = format!("Bearer {token}");
+    let bearer = app.bearer();
     let answered = write_with(
         &app,
         &app.client,

@@ -128,6 +128,19 @@ impl TestApp {
     /// live) is down.
     pub fn token_client(&self) -> reqwest::Client {
         use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&self.bearer()).expect("header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client builds")
+    }
+
+    /// The `Authorization` value of the admin token: `Bearer {token}`.
+    pub fn bearer(&self) -> String {
         let token = self
             .settings
             .admin
@@ -135,15 +148,7 @@ impl TestApp {
             .as_ref()
             .map(secrecy::ExposeSecret::expose_secret)
             .expect("test settings carry an admin token");
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {token}")).expect("header value"),
-        );
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client builds")
+        format!("Bearer {token}")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -30,6 +30,19 @@ pub async fn connect(app: &TestApp) -> Socket {
     socket
 }
 
+/// Opens a WebSocket to the app with one more handshake header (a cookie, a token).
+pub async fn connect_with(app: &TestApp, header: (&str, String)) -> Socket {
+    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
+    let (response, socket) = awc::Client::new()
+        .ws(url)
+        .header(header.0, header.1)
+        .connect()
+        .await
+        .expect("the handshake succeeds");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
 pub async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::Text(message.to_string().into()))

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
-use crate::websocket::{next, send, Socket};
+use crate::websocket::{connect_with, next, send, Socket};
 use crate::websocket_recovery::sign_in_cookie;
 
 /// The deadline the issue sets for a lost admin to stop getting snapshots.
@@ -116,14 +116,7 @@ async fn behind_a_trusted_proxy_the_origin_is_the_one_it_forwarded_for() {
 /// An admin socket on `cookie`'s session, subscribed to `admin:metrics` and past its
 /// first snapshot.
 async fn admin_feed(app: &TestApp, cookie: &str) -> Socket {
-    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
-    let (response, mut socket) = awc::Client::new()
-        .ws(url)
-        .header("cookie", cookie)
-        .connect()
-        .await
-        .expect("the handshake succeeds");
-    assert_eq!(response.status(), 101);
+    let mut socket = connect_with(app, ("cookie", cookie.to_string())).await;
     send(
         &mut socket,
         json!({"type": "subscribe", "topics": ["admin:metrics"]}),
@@ -211,21 +204,7 @@ async fn demotion_stops_the_admin_feed_and_a_token_feed_goes_on() {
     let app = spawn_app().await;
     let cookie = sign_in_cookie(&app, &app.admin_email).await;
     let mut socket = admin_feed(&app, &cookie).await;
-    let token = app
-        .settings
-        .admin
-        .api_token
-        .as_ref()
-        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string())
-        .expect("a token");
-    let token_header = format!("Bearer {token}");
-    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
-    let (_, mut by_token) = awc::Client::new()
-        .ws(url)
-        .header("authorization", token_header)
-        .connect()
-        .await
-        .expect("the handshake succeeds");
+    let mut by_token = connect_with(&app, ("authorization", app.bearer())).await;
     send(
         &mut by_token,
         json!({"type": "subscribe", "topics": ["admin:metrics"]}),
@@ -233,14 +212,7 @@ async fn demotion_stops_the_admin_feed_and_a_token_feed_goes_on() {
     .await;
     assert_eq!(next(&mut by_token).await["type"], "subscribed");
 
-    // What `catalog-cache set-role --email E --role user` runs.
-    let pool = catalog_cache::db::pool::build_pool(&app.settings.database).expect("pool");
-    let mut conn = catalog_cache::db::pool::connection(&pool)
-        .await
-        .expect("connection");
-    accounts::set_role(&mut conn, &app.admin_email, Role::User)
-        .await
-        .expect("demoted");
+    demote(&app).await;
     feed_stops(&mut socket, Instant::now()).await;
     // The token is no session: nothing to lose.
     for _ in 0..2 {
@@ -253,13 +225,7 @@ async fn a_demoted_admins_socket_no_longer_gets_inactive_products() {
     let app = crate::cache::subscribed(spawn_app().await).await;
     let cookie = sign_in_cookie(&app, &app.admin_email).await;
     // Product events only: no admin:metrics feed, yet an admin's socket all the same.
-    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
-    let (_, mut socket) = awc::Client::new()
-        .ws(url)
-        .header("cookie", cookie.as_str())
-        .connect()
-        .await
-        .expect("the handshake succeeds");
+    let mut socket = connect_with(&app, ("cookie", cookie.clone())).await;
     send(
         &mut socket,
         json!({"type": "subscribe", "topics": ["products"]}),
@@ -267,13 +233,7 @@ async fn a_demoted_admins_socket_no_longer_gets_inactive_products() {
     .await;
     assert_eq!(next(&mut socket).await["type"], "subscribed");
 
-    let pool = catalog_cache::db::pool::build_pool(&app.settings.database).expect("pool");
-    let mut conn = catalog_cache::db::pool::connection(&pool)
-        .await
-        .expect("connection");
-    accounts::set_role(&mut conn, &app.admin_email, Role::User)
-        .await
-        .expect("demoted");
+    demote(&app).await;
     loop {
         let frame = next(&mut socket).await;
         if frame["type"] == "error" {
@@ -310,4 +270,15 @@ async fn create_by_token(app: &TestApp, product: &Value) {
         .await
         .expect("sent");
     assert_eq!(response.status(), 201);
+}
+
+/// What `catalog-cache set-role --email E --role user` runs, for the app's admin.
+async fn demote(app: &TestApp) {
+    let pool = catalog_cache::db::pool::build_pool(&app.settings.database).expect("pool");
+    let mut conn = catalog_cache::db::pool::connection(&pool)
+        .await
+        .expect("connection");
+    accounts::set_role(&mut conn, &app.admin_email, Role::User)
+        .await
+        .expect("demoted");
 }

@@ -4,21 +4,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, PASSWORD};
-use crate::websocket::{connect, next, send, Socket};
+use crate::helpers::{spawn_app, PASSWORD};
+use crate::websocket::{connect, connect_with, next, send, Socket};
 use crate::websocket_recovery::sign_in_cookie;
-
-async fn connect_with(app: &TestApp, header: (&str, String)) -> Socket {
-    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
-    let (response, socket) = awc::Client::new()
-        .ws(url)
-        .header(header.0, header.1)
-        .connect()
-        .await
-        .expect("the handshake succeeds");
-    assert_eq!(response.status(), 101);
-    socket
-}
 
 async fn ask_for_metrics(socket: &mut Socket) -> Value {
     send(
@@ -83,14 +71,7 @@ async fn an_admin_gets_this_instances_snapshot_every_second() {
     assert_eq!(last["websocket"]["connections"], 1, "{last}");
 
     // The admin token works at the handshake too (scripts, a proxy in front).
-    let token = app
-        .settings
-        .admin
-        .api_token
-        .as_ref()
-        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string())
-        .expect("a token");
-    let mut by_token = connect_with(&app, ("authorization", format!("Bearer {token}"))).await;
+    let mut by_token = connect_with(&app, ("authorization", app.bearer())).await;
     assert_eq!(ask_for_metrics(&mut by_token).await["type"], "subscribed");
     assert_eq!(next(&mut by_token).await["type"], "admin.metrics");
 }

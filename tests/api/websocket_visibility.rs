@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::cache::subscribed;
 use crate::helpers::{spawn_app, TestApp};
-use crate::websocket::{connect, next, nothing, passed, send, subscribe, Socket};
+use crate::websocket::{connect, connect_with, next, nothing, passed, send, subscribe, Socket};
 
 fn hidden_lamp() -> Value {
     json!({"name": "Secret Lamp", "description": "Not yet", "category": "Home",
@@ -16,22 +16,7 @@ fn hidden_lamp() -> Value {
 
 /// A socket opened with the admin token, as a script or the dashboard's proxy would.
 async fn connect_admin(app: &TestApp) -> Socket {
-    let token = app
-        .settings
-        .admin
-        .api_token
-        .as_ref()
-        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string())
-        .expect("a token");
-    let url = format!("{}/ws", app.address.replacen("http", "ws", 1));
-    let (response, socket) = awc::Client::new()
-        .ws(url)
-        .header("authorization", format!("Bearer {token}"))
-        .connect()
-        .await
-        .expect("the handshake succeeds");
-    assert_eq!(response.status(), 101);
-    socket
+    connect_with(app, ("authorization", app.bearer())).await
 }
 
 /// Sets `isActive` and returns the product after the update.
