@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app_with, TestApp};
 use crate::spawned::Instance;
 use crate::websocket::Socket;
+use crate::websocket_limits::raw;
 
 async fn connect(instance: &Instance) -> Socket {
     let (response, socket) = awc::Client::new()
@@ -346,44 +347,4 @@ async fn a_client_that_never_reads_a_replay_does_not_hold_a_graceful_stop() {
         "the stop took {took:?}: the stuck client held it"
     );
     drop(stuck);
-}
-
-/// A WebSocket client over a plain TCP socket with a tiny receive buffer, so that a
-/// client that does not read is felt at once.
-mod raw {
-    use serde_json::Value;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpSocket, TcpStream};
-
-    pub async fn connect(address: &str) -> TcpStream {
-        let addr: std::net::SocketAddr = address
-            .trim_start_matches("http://")
-            .parse()
-            .expect("an address");
-        let socket = TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(2048).expect("small buffer");
-        let mut stream = socket.connect(addr).await.expect("connected");
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.expect("sent");
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            head.push(stream.read_u8().await.expect("the response head"));
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"));
-        stream
-    }
-
-    /// A short masked text frame, as a client must send.
-    pub async fn send_text(stream: &mut TcpStream, message: &Value) {
-        let payload = message.to_string().into_bytes();
-        assert!(payload.len() < 126, "a short frame");
-        let mask = [0x11, 0x22, 0x33, 0x44];
-        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-        frame.extend(mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        stream.write_all(&frame).await.expect("sent");
-    }
 }

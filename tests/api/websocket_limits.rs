@@ -177,7 +177,7 @@ async fn a_client_that_never_reads_is_closed_with_1013_and_the_others_get_everyt
         let created = app.create_product(lamp()).await;
         paths.push(format!("/api/products/{}", created["id"]));
     }
-    let mut slow = raw::connect(&app).await;
+    let mut slow = raw::connect(&app.address).await;
     raw::send_text(
         &mut slow,
         &json!({"type": "subscribe", "topics": ["products"]}),
@@ -248,19 +248,17 @@ async fn next_within(socket: &mut Socket, within: Duration) -> Value {
 /// A WebSocket client over a plain TCP socket with a tiny receive buffer, so that a
 /// client that does not read is felt by the server after a few frames rather than after
 /// the megabytes loopback buffers otherwise absorb.
-mod raw {
+pub mod raw {
     use serde_json::Value;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpSocket, TcpStream};
 
-    use crate::helpers::TestApp;
-
     pub const TEXT: u8 = 0x1;
     pub const CLOSE: u8 = 0x8;
 
-    pub async fn connect(app: &TestApp) -> TcpStream {
-        let addr: std::net::SocketAddr = app
-            .address
+    /// Completes the handshake with the app at `address` (`http://host:port`).
+    pub async fn connect(address: &str) -> TcpStream {
+        let addr: std::net::SocketAddr = address
             .trim_start_matches("http://")
             .parse()
             .expect("an address");
