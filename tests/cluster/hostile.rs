@@ -179,6 +179,16 @@ where
     drop(held);
 }
 
+/// Where attacker `n` connects: every other one through nginx, the rest to each
+/// instance directly in turn.
+fn attacked(cluster: &Cluster, n: usize) -> &str {
+    if n % 2 == 0 {
+        &cluster.url
+    } else {
+        &cluster.instances[n % 3]
+    }
+}
+
 async fn open(base: &str) -> Option<Socket> {
     let url = format!("{}/ws", base.replacen("http", "ws", 1));
     let (response, socket) = awc::Client::new()
@@ -208,11 +218,7 @@ async fn oversized_frames_and_bad_json_cost_a_close_and_no_more() {
     under_attack(&cluster, "frames", async {
         let mut codes = Vec::new();
         for round in 0..30 {
-            let target = if round % 2 == 0 {
-                cluster.url.clone()
-            } else {
-                cluster.instances[round % 3].clone()
-            };
+            let target = attacked(&cluster, round).to_string();
             let Some(mut socket) = open(&target).await else {
                 continue;
             };
@@ -275,11 +281,7 @@ async fn readers_that_never_read_cost_their_queue_and_no_more() {
         // queue (64 frames here) and the kernel's buffers, and is closed when it fills.
         let mut sleepers = Vec::new();
         for i in 0..30 {
-            let base = if i % 2 == 0 {
-                &cluster.url
-            } else {
-                &cluster.instances[i % 3]
-            };
+            let base = attacked(&cluster, i);
             if let Some(mut socket) = open(base).await {
                 let subscribe = json!({"type": "subscribe", "topics": ["products"], "since": 0});
                 let _ = socket
@@ -335,11 +337,7 @@ async fn distinct_topics_without_end_are_refused_past_the_cap() {
         let mut codes = Vec::new();
         let mut held = Vec::new();
         for n in 0..10 {
-            let base = if n % 2 == 0 {
-                &cluster.url
-            } else {
-                &cluster.instances[n % 3]
-            };
+            let base = attacked(&cluster, n);
             let Some(mut socket) = open(base).await else {
                 continue;
             };
@@ -412,11 +410,7 @@ async fn replays_from_the_start_without_end_meet_the_replay_budget() {
 
     under_attack(&cluster, "replays", async {
         let attackers = (0..30).map(|i| {
-            let base = if i % 2 == 0 {
-                cluster.url.clone()
-            } else {
-                cluster.instances[i % 3].clone()
-            };
+            let base = attacked(&cluster, i).to_string();
             async move {
                 let mut codes = Vec::new();
                 let started = Instant::now();
